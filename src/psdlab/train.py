@@ -1,0 +1,134 @@
+"""Training pipeline behind ``python train.py``: data, model, trainer, test, exports.
+
+The root-level ``train.py`` only parses the Hydra config and calls :func:`train`; everything a
+test or a notebook needs is importable from here, so the same code path runs in every
+context.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from psdlab.utils.instantiate import (
+    build_datamodule,
+    build_task,
+    instantiate_callbacks,
+    instantiate_loggers,
+)
+from psdlab.utils.io import write_json
+from psdlab.utils.run_record import build_run_record, write_run_record
+from psdlab.utils.summary import print_metrics_table
+
+log = logging.getLogger(__name__)
+
+
+def _resolve_resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """Turn ``ckpt_path=last`` into this run directory's last checkpoint."""
+    if ckpt_path in (None, "", "null"):
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if not last.exists():
+            raise FileNotFoundError(
+                f"ckpt_path=last: no checkpoint at {last}; start the resumed run in the "
+                "interrupted run's directory with hydra.run.dir=<that directory>"
+            )
+        return str(last)
+    if not Path(ckpt_path).exists():
+        raise FileNotFoundError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
+    return ckpt_path
+
+
+def _checkpoint_callback(trainer: L.Trainer) -> L.pytorch.callbacks.ModelCheckpoint | None:
+    return trainer.checkpoint_callback if trainer.checkpoint_callback else None
+
+
+def _scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in sorted(metrics.items())
+        if k.startswith(prefix) and (not torch.is_tensor(v) or v.numel() == 1)
+    }
+
+
+def save_config(cfg: DictConfig, output_dir: Path) -> None:
+    """Write the fully resolved config beside the run (Hydra's .hydra/ keeps interpolations)."""
+    from psdlab.utils.io import atomic_path
+
+    with atomic_path(output_dir / "config_resolved.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Run one experiment and return the value of ``cfg.optimized_metric`` for sweepers."""
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
+    L.seed_everything(cfg.seed, workers=True)
+    save_config(cfg, output_dir)
+    record = build_run_record(cfg.seed, output_dir=str(output_dir))
+    write_run_record(output_dir, record)
+
+    datamodule = build_datamodule(cfg)
+    task = build_task(cfg, datamodule)
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    if cfg.get("train", True):
+        resume = _resolve_resume_path(cfg.get("ckpt_path"), output_dir)
+        if resume:
+            log.info("Resuming from %s", resume)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
+
+    ckpt_cb = _checkpoint_callback(trainer)
+    best_path = ckpt_cb.best_model_path if ckpt_cb and ckpt_cb.best_model_path else None
+    best_score = (
+        float(ckpt_cb.best_model_score)
+        if ckpt_cb and ckpt_cb.best_model_score is not None
+        else None
+    )
+    monitor = cfg.get("optimized_metric")
+    if best_score is None and monitor in trainer.callback_metrics:
+        best_score = float(trainer.callback_metrics[monitor])
+    val_metrics = _scalar_metrics(trainer.callback_metrics, "val/")
+
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test", True):
+        ckpt_for_test = best_path if best_path and Path(best_path).exists() else None
+        if ckpt_for_test is None:
+            log.warning("No best checkpoint (fast_dev_run?): testing the current weights")
+        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_for_test, weights_only=False)
+        test_metrics = _scalar_metrics(trainer.callback_metrics, "test/")
+        if trainer.is_global_zero:
+            write_json(output_dir / "metrics.json", test_metrics)
+            from psdlab.utils.exports import export_test_artifacts
+
+            export_test_artifacts(cfg, task, datamodule, output_dir)
+
+    if trainer.is_global_zero:
+        record.update(
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            wall_time_s=round(time.time() - started, 2),
+            epochs=int(trainer.current_epoch),
+            global_steps=int(trainer.global_step),
+            best_checkpoint=best_path,
+            monitor=monitor,
+            best_val_score=best_score,
+            val_metrics=val_metrics,
+            test_metrics=test_metrics,
+        )
+        write_run_record(output_dir, record)
+        title = f"{cfg.get('run_name', 'run')}: test metrics (best checkpoint)"
+        print_metrics_table(test_metrics or val_metrics, title=title)
+    return best_score

@@ -1,0 +1,90 @@
+"""Build the experiment's parts from the composed Hydra config.
+
+The model and task receive plain dicts (not DictConfigs or objects) so that everything saved
+in a checkpoint is a primitive: ``Task.load_from_checkpoint`` then works with torch's
+``weights_only=True`` loading and needs no Hydra at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+from lightning.pytorch import Callback, LightningDataModule, LightningModule
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _container(cfg: Any) -> Any:
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """One callback per non-null entry of the ``callbacks`` group."""
+    callbacks: list[Callback] = []
+    for name, cb_cfg in (cfg or {}).items():
+        if cb_cfg is None:
+            continue
+        if "_target_" not in cb_cfg:
+            raise ValueError(f"callbacks.{name}: expected a config with _target_, got {cb_cfg}")
+        callbacks.append(hydra.utils.instantiate(cb_cfg))
+    return callbacks
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger] | bool:
+    """One logger per non-null entry of the ``logger`` group; False when there is none."""
+    loggers: list[Logger] = []
+    for name, lg_cfg in (cfg or {}).items():
+        if lg_cfg is None:
+            continue
+        if "_target_" not in lg_cfg:
+            raise ValueError(f"logger.{name}: expected a config with _target_, got {lg_cfg}")
+        loggers.append(hydra.utils.instantiate(lg_cfg))
+    return loggers or False
+
+
+def build_datamodule(cfg: DictConfig) -> LightningDataModule:
+    """Instantiate the data module and set it up, so the input shape is known.
+
+    Nested configs (preprocessing, dataset generation) are passed as plain dicts: the data
+    module decides when to build or call them (generation runs in ``prepare_data`` only).
+    """
+    datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup("fit" if cfg.get("train", True) else "test")
+    return datamodule
+
+
+def resolve_pos_weight(
+    pos_weight: Any, datamodule: LightningDataModule, targets: list[str]
+) -> float | list[float] | None:
+    """``auto`` -> negatives/positives per target on the training split."""
+    if pos_weight != "auto":
+        return pos_weight
+    weights = []
+    for target in targets:
+        p = float(datamodule.positive_fraction(target))
+        weights.append((1.0 - p) / max(p, 1e-6))
+    log.info("pos_weight=auto: %s", dict(zip(targets, weights)))
+    return weights[0] if len(weights) == 1 else weights
+
+
+def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningModule:
+    """Instantiate the task LightningModule with its backbone sized for the data."""
+    in_channels, input_length = datamodule.input_shape
+    net = _container(cfg.model)
+    net.update(in_channels=int(in_channels), input_length=int(input_length))
+    targets = list(cfg.task.get("targets") or [])
+    overrides: dict[str, Any] = {
+        "net": net,
+        "optimizer": _container(cfg.optimizer),
+        "scheduler": _container(cfg.get("scheduler")),
+    }
+    if "pos_weight" in cfg.task:
+        overrides["pos_weight"] = resolve_pos_weight(cfg.task.pos_weight, datamodule, targets)
+    return hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
