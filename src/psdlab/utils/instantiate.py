@@ -60,31 +60,17 @@ def build_datamodule(cfg: DictConfig) -> LightningDataModule:
     return datamodule
 
 
-def resolve_pos_weight(
-    pos_weight: Any, datamodule: LightningDataModule, targets: list[str]
-) -> float | list[float] | None:
-    """``auto`` -> negatives/positives per target on the training split."""
-    if pos_weight != "auto":
-        return pos_weight
-    weights = []
-    for target in targets:
-        p = float(datamodule.positive_fraction(target))
-        weights.append((1.0 - p) / max(p, 1e-6))
-    log.info("pos_weight=auto: %s", dict(zip(targets, weights)))
-    return weights[0] if len(weights) == 1 else weights
-
-
 def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningModule:
-    """Instantiate the task LightningModule with its backbone sized for the data."""
+    """Instantiate the task LightningModule with its backbone sized for the data.
+
+    ``pos_weight: auto`` is resolved by the task itself from the data module at fit time.
+    """
     in_channels, input_length = datamodule.input_shape
     net = _container(cfg.model)
     net.update(in_channels=int(in_channels), input_length=int(input_length))
-    targets = list(cfg.task.get("targets") or [])
     overrides: dict[str, Any] = {
         "net": net,
         "optimizer": _container(cfg.optimizer),
         "scheduler": _container(cfg.get("scheduler")),
     }
-    if "pos_weight" in cfg.task:
-        overrides["pos_weight"] = resolve_pos_weight(cfg.task.pos_weight, datamodule, targets)
     return hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")

@@ -1,0 +1,23 @@
+"""Simulator of MJD PPC HPGe calibration pulses in the AI/ML release layout.
+
+Public API: :class:`SimulatorConfig`, :class:`PulseSimulator`, :class:`EventClass`,
+:func:`write_file`, :func:`generate_dataset`; ``python -m psdlab.simulate --help``.
+"""
+
+from psdlab.simulate.config import SimulatorConfig
+from psdlab.simulate.labels import CutCalibration, get_calibration
+from psdlab.simulate.simulator import DetectorTable, PulseSimulator
+from psdlab.simulate.spectrum import EventClass, Population
+from psdlab.simulate.writer import generate_dataset, write_file
+
+__all__ = [
+    "CutCalibration",
+    "DetectorTable",
+    "EventClass",
+    "Population",
+    "PulseSimulator",
+    "SimulatorConfig",
+    "generate_dataset",
+    "get_calibration",
+    "write_file",
+]

@@ -1,0 +1,152 @@
+"""Write simulated events to HDF5 files of the MJD release layout.
+
+Datasets are created contiguous and uncompressed at the file root, exactly as in the real
+release, and filled chunk by chunk so memory stays bounded. A file is written under a
+temporary name in the target directory and renamed into place only when complete, so a
+crash never leaves a file that looks finished; ``generate_dataset`` relies on that to skip
+files already present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from psdlab.simulate.config import SimulatorConfig
+from psdlab.simulate.simulator import BLOCK, PulseSimulator
+
+ROOT_DTYPES: dict[str, type] = {
+    "raw_waveform": np.float64,
+    "energy_label": np.float64,
+    "psd_label_low_avse": np.bool_,
+    "psd_label_high_avse": np.bool_,
+    "psd_label_dcr": np.bool_,
+    "psd_label_lq": np.bool_,
+    "tp0": np.int64,
+    "detector": np.int64,
+    "run_number": np.int64,
+    "id": np.int64,
+}
+COMPLETE_ATTR = "psdlab_complete"
+
+
+def write_file(
+    path: str | os.PathLike[str],
+    n_events: int,
+    seed: int = 0,
+    config: SimulatorConfig | None = None,
+    truth: bool = True,
+    chunk_size: int = 5000,
+    progress: bool = False,
+    first_id: int = 0,
+    run_number: int = 60000,
+) -> Path:
+    """Simulate ``n_events`` and write them to ``path`` atomically; returns the path.
+
+    Without ``truth`` the file holds only the release datasets (its size then matches a real
+    file of the same N to within HDF5 metadata). Without truth no attributes are written
+    either; with truth the root carries the configuration and calibration as JSON.
+    """
+    from psdlab.simulate.labels import get_calibration
+
+    cfg = config or SimulatorConfig()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sim = PulseSimulator(cfg, seed)
+    cal = get_calibration(cfg, progress=progress)
+    chunk = max(BLOCK, (int(chunk_size) // BLOCK) * BLOCK)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    t_start = time.perf_counter()
+    try:
+        with h5py.File(tmp, "w") as f:
+            dsets: dict[str, h5py.Dataset] = {}
+            for name, dt in ROOT_DTYPES.items():
+                shape = (n_events, cfg.trace_length) if name == "raw_waveform" else (n_events,)
+                dsets[name] = f.create_dataset(name, shape=shape, dtype=dt)
+            tgroup = f.create_group("truth") if truth else None
+            for s in range(0, n_events, chunk):
+                e = min(n_events, s + chunk)
+                root, tr = sim.generate_range(s, e, first_id=first_id, run_number=run_number)
+                for name in ROOT_DTYPES:
+                    dsets[name][s:e] = root[name]
+                if tgroup is not None:
+                    for name, v in tr.items():
+                        if name not in tgroup:
+                            tgroup.create_dataset(name, shape=(n_events,), dtype=v.dtype)
+                        tgroup[name][s:e] = v
+                if progress:
+                    rate = e / (time.perf_counter() - t_start)
+                    print(f"{path.name}: {e}/{n_events} events ({rate:.0f} wf/s)", flush=True)
+            if truth:
+                f.attrs["simulator_config"] = json.dumps(cfg.to_dict())
+                f.attrs["calibration"] = cal.to_json()
+                f.attrs["seed"] = seed
+                f.attrs[COMPLETE_ATTR] = True
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _is_complete(path: Path, n_events: int, trace_length: int) -> bool:
+    """A file made by write_file is complete iff it exists with the right shape (atomic)."""
+    try:
+        with h5py.File(path, "r") as f:
+            wf = f["raw_waveform"]
+            return wf.shape == (n_events, trace_length) and "id" in f
+    except (OSError, KeyError):
+        return False
+
+
+def generate_dataset(
+    out_dir: str | os.PathLike[str],
+    n_train_files: int,
+    n_test_files: int,
+    events_per_file: int,
+    seed: int = 0,
+    config: SimulatorConfig | None = None,
+    truth: bool = True,
+    progress: bool = True,
+    train_pattern: str = "MJD_Train_{i}.hdf5",
+    test_pattern: str = "MJD_Test_{i}.hdf5",
+) -> dict[str, list[Path]]:
+    """Write train and test files with disjoint event ids; existing complete files are kept.
+
+    File k (train files first, then test files) uses seed ``seed * 1000 + k`` and ids
+    ``k * events_per_file ...``, so regenerating one file reproduces it exactly.
+    """
+    cfg = config or SimulatorConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, list[Path]] = {"train": [], "test": []}
+    k = 0
+    for split, count, pattern in (
+        ("train", n_train_files, train_pattern),
+        ("test", n_test_files, test_pattern),
+    ):
+        for i in range(count):
+            path = out / pattern.format(i=i)
+            if not _is_complete(path, events_per_file, cfg.trace_length):
+                write_file(
+                    path,
+                    events_per_file,
+                    seed=seed * 1000 + k,
+                    config=cfg,
+                    truth=truth,
+                    progress=progress,
+                    first_id=k * events_per_file,
+                    run_number=60000 + k,
+                )
+            elif progress:
+                print(f"{path.name}: exists, skipped", flush=True)
+            result[split].append(path)
+            k += 1
+    return result
