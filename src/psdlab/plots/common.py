@@ -1,0 +1,22 @@
+"""Figure helpers: pyplot-free figures so plotting is safe in threads and headless runs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 4.0)):
+    """A Figure (with an Agg canvas) and its axes array, ``size`` per panel in inches."""
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig: Figure, path: str, dpi: int = 110) -> None:
+    fig.savefig(path, dpi=dpi)

@@ -1,0 +1,252 @@
+"""PSD classification: one or several binary pass/fail labels (True = signal-like).
+
+``targets: [low_avse]`` gives a single-label classifier (the avse/high_avse/dcr/lq tasks);
+``targets: [low_avse, high_avse, dcr, lq]`` is the multi-label psd_all task, which also
+scores the combined cut "passes all four" (AND of labels vs product and min of scores),
+the quantity a 0vbb analysis actually applies.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import BinaryAUROC
+
+from psdlab.metrics.classification import BackgroundRejectionAtSignalEfficiency, binary_metrics
+from psdlab.tasks.base import STAGES, BaseTask, TaskPart, reset_metric
+from psdlab.tasks.heads import BinaryHead
+from psdlab.tasks.losses import binary_loss, binary_probabilities, check_binary_loss
+
+MEAN_OVER_LABELS = ("auroc", "acc", "bkg_rej_at_90")
+
+
+def parse_pos_weight(pos_weight: Any, n_targets: int) -> list[float] | str | None:
+    """None, "auto" (resolved later from the datamodule), or a list of K floats."""
+    if pos_weight is None or pos_weight == "auto":
+        return pos_weight
+    if isinstance(pos_weight, (int, float)):
+        return [float(pos_weight)] * n_targets
+    values = [float(v) for v in pos_weight]
+    if len(values) != n_targets:
+        raise ValueError(f"pos_weight has {len(values)} values for {n_targets} targets")
+    return values
+
+
+class ClassificationPart(TaskPart):
+    """Head, loss and metrics of K binary labels (batch key ``labels``, (B, K))."""
+
+    name = "psd"
+
+    def __init__(
+        self,
+        in_features: int,
+        targets: Sequence[str],
+        loss: str,
+        pos_weight: list[float] | str | None,
+        threshold: float,
+        sig_eff: float,
+    ) -> None:
+        super().__init__()
+        check_binary_loss(loss)
+        if not targets:
+            raise ValueError("a classification task needs at least one target label")
+        self.targets = list(targets)
+        self.loss_name = loss
+        self.threshold = threshold
+        self.head = BinaryHead(in_features, len(self.targets), loss)
+        self.auto_pos_weight = pos_weight == "auto"
+        self.weighted = pos_weight is not None
+        values = pos_weight if isinstance(pos_weight, list) else [1.0] * len(self.targets)
+        # a buffer, so a weight resolved at fit time ("auto") is restored with the checkpoint
+        self.register_buffer("pos_weight", torch.tensor(values, dtype=torch.float32))
+        self.rej_key = f"bkg_rej_at_{round(100 * sig_eff)}"
+        self.metrics = nn.ModuleDict(
+            {
+                s: nn.ModuleList([binary_metrics(threshold, sig_eff) for _ in self.targets])
+                for s in STAGES
+            }
+        )
+        self.multi = len(self.targets) > 1
+        if self.multi:
+            self.all_cuts = nn.ModuleDict(
+                {
+                    s: MetricCollection(
+                        {
+                            "auroc_all_cuts": BinaryAUROC(),
+                            "auroc_all_cuts_min": BinaryAUROC(),
+                            f"{self.rej_key}_all_cuts": BackgroundRejectionAtSignalEfficiency(
+                                sig_eff
+                            ),
+                        },
+                        compute_groups=False,
+                    )
+                    for s in STAGES
+                }
+            )
+        self.test_metric_names = ("auroc", self.rej_key) + (
+            ("auroc_all_cuts",) if self.multi else ()
+        )
+
+    def set_pos_weight(self, values: Sequence[float]) -> None:
+        self.pos_weight.copy_(torch.as_tensor(list(values), dtype=torch.float32))
+        self.weighted = True
+        self.auto_pos_weight = False
+
+    def has_targets(self, batch: Mapping[str, torch.Tensor]) -> bool:
+        return "labels" in batch
+
+    def _labels(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        y = batch["labels"]
+        if y.ndim == 1:
+            y = y.unsqueeze(1)
+        if y.shape[1] != len(self.targets):
+            raise ValueError(
+                f"batch labels have {y.shape[1]} columns, task targets are {self.targets}"
+            )
+        return y
+
+    def loss(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        pw = self.pos_weight if self.weighted else None
+        return binary_loss(raw, self._labels(batch), self.loss_name, pw)
+
+    def update(self, stage: str, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> None:
+        probs = binary_probabilities(raw.detach(), self.loss_name).float()
+        y = self._labels(batch).round().long()
+        for k, collection in enumerate(self.metrics[stage]):
+            collection.update(probs[:, k], y[:, k])
+        if self.multi:
+            y_all = y.all(dim=1).long()
+            c = self.all_cuts[stage]
+            c["auroc_all_cuts"].update(probs.prod(dim=1), y_all)
+            c["auroc_all_cuts_min"].update(probs.amin(dim=1), y_all)
+            c[f"{self.rej_key}_all_cuts"].update(probs.prod(dim=1), y_all)
+
+    def compute(self, stage: str) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        per_label = []
+        for name, collection in zip(self.targets, self.metrics[stage]):
+            if not collection["auroc"].update_called:
+                return {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # one-class epochs: NaN/0 with a warning
+                values = collection.compute()
+            reset_metric(collection)
+            per_label.append(values)
+            if not self.multi:
+                out.update(values)
+            else:
+                out.update({f"{k}_{name}": v for k, v in values.items()})
+        if self.multi:
+            for key in MEAN_OVER_LABELS:
+                key_ = self.rej_key if key == "bkg_rej_at_90" else key
+                out[key_] = torch.stack([v[key_].float() for v in per_label]).mean()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.update(self.all_cuts[stage].compute())
+            reset_metric(self.all_cuts[stage])
+        return out
+
+    def columns(
+        self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        probs = binary_probabilities(raw.detach(), self.loss_name).float()
+        cols = {f"score_{t}": probs[:, k] for k, t in enumerate(self.targets)}
+        if "labels" in batch:
+            y = self._labels(batch) > 0.5
+            cols.update({f"label_{t}": y[:, k] for k, t in enumerate(self.targets)})
+            if self.multi:
+                cols["label_all_cuts"] = y.all(dim=1)
+        if self.multi:
+            cols["score_all_cuts"] = probs.prod(dim=1)
+        return cols
+
+    def predict(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"score": binary_probabilities(raw, self.loss_name)}
+
+    def output_names(self) -> list[str]:
+        return [f"score_{t}" for t in self.targets]
+
+
+class ClassificationMixin:
+    """Resolves ``pos_weight: auto`` from ``trainer.datamodule.positive_fraction`` at fit."""
+
+    def setup(self, stage: str) -> None:
+        part = self.parts["psd"]  # type: ignore[attr-defined]
+        if stage != "fit" or not part.auto_pos_weight:
+            return
+        dm = getattr(self.trainer, "datamodule", None)  # type: ignore[attr-defined]
+        if dm is None or not hasattr(dm, "positive_fraction"):
+            raise ValueError(
+                "pos_weight: auto needs a datamodule with positive_fraction(target); "
+                "pass a number (or list) instead"
+            )
+        weights = []
+        for t in part.targets:
+            p = float(dm.positive_fraction(t))
+            weights.append((1.0 - p) / p if 0.0 < p < 1.0 else 1.0)
+        part.set_pos_weight(weights)
+
+
+class PSDClassifier(ClassificationMixin, BaseTask):
+    """Binary / multi-label PSD classifier (tasks avse, high_avse, dcr, lq, psd_all).
+
+    Args:
+        targets: logical label names, the column order of ``batch["labels"]``.
+        loss: bce | bce_logits | cross_entropy (see psdlab.tasks.losses).
+        pos_weight: None | "auto" | float | list of K floats: weight of signal (y=1) terms,
+            e.g. (1-p)/p for a positive fraction p.
+        threshold: score cut for accuracy, precision, recall, F1, sig_eff, bkg_rej.
+        sig_eff: signal efficiency of the ``bkg_rej_at_<100*sig_eff>`` metric.
+        Other arguments: see :class:`psdlab.tasks.base.BaseTask`.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        targets: Sequence[str] = ("low_avse",),
+        loss: str = "bce_logits",
+        pos_weight: Any = None,
+        threshold: float = 0.5,
+        sig_eff: float = 0.9,
+        monitor: str = "val/auroc",
+        monitor_mode: str = "max",
+        compile: bool = False,
+        input_shape: Sequence[int] | None = None,
+        log_figures_every_n_epochs: int = 1,
+        max_plot_points: int = 20000,
+        n_example_waveforms: int = 8,
+    ) -> None:
+        targets = list(targets)
+        pw = parse_pos_weight(pos_weight, len(targets))
+        super().__init__(
+            net,
+            optimizer,
+            scheduler,
+            input_shape,
+            compile,
+            monitor,
+            monitor_mode,
+            log_figures_every_n_epochs,
+            max_plot_points,
+            n_example_waveforms,
+            extra_hparams={
+                "targets": targets,
+                "loss": loss,
+                "pos_weight": pw,
+                "threshold": float(threshold),
+                "sig_eff": float(sig_eff),
+            },
+        )
+        self.parts["psd"] = ClassificationPart(
+            self.net.out_features, targets, loss, pw, threshold, sig_eff
+        )
+
+    def figure_kwargs(self) -> dict[str, float]:
+        return {"threshold": self.hparams.threshold, "sig_eff": self.hparams.sig_eff}

@@ -1,0 +1,172 @@
+"""Writing a tested model's outputs: prediction tables (HDF5), figures (PNG), the network
+as a single inference graph (ONNX or TorchScript).
+
+Files are written to a temporary name and moved into place with ``os.replace``, so a run
+killed mid-write never leaves a truncated file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from psdlab.tasks.base import BaseTask
+
+
+def _tmp_path(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def save_predictions_h5(
+    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping | None = None
+) -> Path:
+    """Write each array as a root dataset of an HDF5 file (atomically); returns the path.
+
+    String-like ``attrs`` (e.g. target names, checkpoint path) become file attributes.
+    """
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, value in arrays.items():
+                arr = np.asarray(value)
+                if arr.dtype == object:
+                    arr = arr.astype(str).astype("S")
+                f.create_dataset(key, data=arr)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value if not isinstance(value, (list, tuple)) else list(value)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_figures(
+    table: Mapping[str, np.ndarray],
+    out_dir: str | os.PathLike,
+    threshold: float = 0.5,
+    sig_eff: float = 0.9,
+    dpi: int = 110,
+) -> list[Path]:
+    """Write psdlab.plots.make_figures(table) as ``<out_dir>/<name>.png``; returns the paths.
+
+    ``table`` is a prediction table, e.g. ``module.test_predictions()``.
+    """
+    import matplotlib.pyplot as plt
+
+    from psdlab.plots import make_figures
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in make_figures(table, threshold=threshold, sig_eff=sig_eff).items():
+        p = out / f"{name}.png"
+        tmp = _tmp_path(p)
+        try:
+            fig.savefig(tmp, dpi=dpi, format="png")
+            os.replace(tmp, p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+@contextlib.contextmanager
+def _no_mha_fastpath():
+    """Disable the fused nn.TransformerEncoderLayer kernel, which neither the ONNX exporter
+    nor a traced graph can represent portably (aten::_transformer_encoder_layer_fwd)."""
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
+
+
+def _inference_model(module: BaseTask | torch.nn.Module) -> torch.nn.Module:
+    model = module.inference_model() if isinstance(module, BaseTask) else module
+    return model.eval().cpu()
+
+
+def export_torchscript(
+    module: BaseTask | torch.nn.Module, path: str | os.PathLike, input_shape: Sequence[int]
+) -> Path:
+    """Trace backbone+heads into a TorchScript file mapping (B, C, L) -> (B, n_outputs).
+
+    ``input_shape`` is (C, L) or (B, C, L). Column names are stored as the ``output_names``
+    extra file.
+    """
+    model = _inference_model(module)
+    shape = tuple(input_shape) if len(input_shape) == 3 else (2, *input_shape)
+    example = torch.randn(*shape)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), _no_mha_fastpath():
+        traced = torch.jit.trace(model, example, check_trace=False)
+    tmp = _tmp_path(path)
+    try:
+        names = ",".join(getattr(model, "output_names", []))
+        torch.jit.save(traced, str(tmp), _extra_files={"output_names": names})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def export_onnx(
+    module: BaseTask | torch.nn.Module,
+    path: str | os.PathLike,
+    input_shape: Sequence[int],
+    opset: int | None = None,
+) -> Path:
+    """Export backbone+heads to ONNX: input ``waveform`` (batch, C, L), output ``output``
+    (batch, n_outputs), dynamic batch axis; column names in the metadata ``output_names``.
+
+    Uses the TorchScript-based exporter (``dynamo=False``): it needs no extra packages and
+    handles the GRU/Transformer backbones.
+    """
+    import onnx
+
+    model = _inference_model(module)
+    shape = tuple(input_shape) if len(input_shape) == 3 else (2, *input_shape)
+    example = torch.randn(*shape)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    try:
+        kwargs = {"opset_version": opset} if opset else {}
+        with torch.no_grad(), _no_mha_fastpath():
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                input_names=["waveform"],
+                output_names=["output"],
+                dynamic_axes={"waveform": {0: "batch"}, "output": {0: "batch"}},
+                dynamo=False,
+                **kwargs,
+            )
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "output_names", ",".join(getattr(model, "output_names", []))
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

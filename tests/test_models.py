@@ -1,0 +1,90 @@
+"""Backbones: the (B, C, L) -> (B, out_features) contract for every window length."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from psdlab.models import CNN, GRU, MLP, Transformer, mlp_hidden_sizes
+
+BACKBONES = {
+    "mlp": (MLP, {"depth": 2, "width": 32}),
+    "cnn": (CNN, {"depth": 3, "width": 8}),
+    "gru": (GRU, {"width": 8, "target_steps": 16}),
+    "lstm": (GRU, {"width": 8, "cell": "lstm", "bidirectional": False, "pooling": "mean"}),
+    "transformer": (Transformer, {"depth": 1, "width": 16, "heads": 2, "patch_size": 10}),
+    "transformer_sin_mean": (
+        Transformer,
+        {"depth": 1, "width": 16, "heads": 2, "pos_encoding": "sinusoidal", "pooling": "mean"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+@pytest.mark.parametrize(("channels", "length"), [(1, 1000), (2, 257), (1, 64)])
+def test_backbone_shapes(name, channels, length):
+    cls, kw = BACKBONES[name]
+    net = cls(in_channels=channels, input_length=length, dropout=0.1, **kw)
+    out = net(torch.randn(3, channels, length))
+    assert out.shape == (3, net.out_features)
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_mlp_default_is_the_lecture_fcnet():
+    net = MLP(in_channels=1, input_length=1000)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (1000, 512),
+        (512, 256),
+        (256, 32),
+    ]
+    assert net.out_features == 32
+
+
+def test_mlp_hidden_sizes_rule():
+    assert mlp_hidden_sizes(3, 512, 32) == [512, 256, 32]
+    assert mlp_hidden_sizes(1, 512, 32) == [32]
+    assert mlp_hidden_sizes(5, 64, 32) == [64, 32, 32, 32, 32]
+    assert mlp_hidden_sizes(3, 512, None) == [512, 256, 128]
+    assert MLP(1, 10, hidden_sizes=[7, 5]).hidden_sizes == [7, 5]
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "silu", "leaky_relu"])
+@pytest.mark.parametrize("init", ["he", "xavier", "default"])
+def test_mlp_options(activation, init):
+    net = MLP(1, 50, depth=2, width=16, batch_norm=True, activation=activation, init=init)
+    assert net(torch.randn(4, 1, 50)).shape == (4, 32)
+
+
+def test_cnn_options_and_errors():
+    for pool in ("max", "avg", "none"):
+        for gp in ("avg", "max", "avgmax"):
+            net = CNN(1, 200, depth=2, width=4, pool=pool, global_pool=gp, head_width=None)
+            assert net(torch.randn(2, 1, 200)).shape == (2, net.out_features)
+    with pytest.raises(ValueError):
+        CNN(1, 100, global_pool="median")
+    with pytest.raises(ValueError):
+        GRU(1, 100, cell="rnn")
+    with pytest.raises(ValueError):
+        Transformer(1, 100, width=10, heads=4)
+
+
+def test_gru_downsamples_to_target_steps():
+    net = GRU(1, 1000, target_steps=100)
+    assert net.stride == 10
+    assert GRU(1, 50, target_steps=100).stride == 1
+
+
+def test_models_instantiate_from_yaml():
+    from pathlib import Path
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "model"
+    for name in ("mlp", "cnn", "gru", "transformer"):
+        cfg = OmegaConf.load(conf / f"{name}.yaml")
+        cfg.in_channels, cfg.input_length = 1, 1000
+        net = instantiate(cfg)
+        assert net(torch.randn(2, 1, 1000)).shape == (2, net.out_features)
