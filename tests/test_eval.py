@@ -59,5 +59,5 @@ def test_eval_on_other_files(trained_run: Path, tmp_path: Path, tiny_dataset) ->
 
 def test_eval_missing_checkpoint_names_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.ckpt"
-    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.ckpt"):
         evaluate(_compose_eval(tmp_path, f"ckpt_path={missing}"))

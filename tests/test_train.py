@@ -95,7 +95,7 @@ def test_resume_from_last_checkpoint(compose_train_cfg, tmp_path, caplog) -> Non
 
 def test_resume_without_checkpoint_is_a_clear_error(compose_train_cfg, tmp_path) -> None:
     cfg = compose_train_cfg("ckpt_path=last", run_dir=tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="last.ckpt"):
+    with pytest.raises(FileNotFoundError, match=r"last\.ckpt"):
         train(cfg)
 
 

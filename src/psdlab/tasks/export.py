@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,12 +16,7 @@ import numpy as np
 import torch
 
 from psdlab.tasks.base import BaseTask
-
-
-def _tmp_path(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+from psdlab.utils.io import atomic_path
 
 
 def save_predictions_h5(
@@ -35,21 +29,14 @@ def save_predictions_h5(
     import h5py
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in arrays.items():
-                arr = np.asarray(value)
-                if arr.dtype == object:
-                    arr = arr.astype(str).astype("S")
-                f.create_dataset(key, data=arr)
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value if not isinstance(value, (list, tuple)) else list(value)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            arr = np.asarray(value)
+            if arr.dtype == object:
+                arr = arr.astype(str).astype("S")
+            f.create_dataset(key, data=arr)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value if not isinstance(value, (list, tuple)) else list(value)
     return path
 
 
@@ -73,13 +60,8 @@ def write_figures(
     paths = []
     for name, fig in make_figures(table, threshold=threshold, sig_eff=sig_eff).items():
         p = out / f"{name}.png"
-        tmp = _tmp_path(p)
-        try:
+        with atomic_path(p) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
-            os.replace(tmp, p)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         plt.close(fig)
         paths.append(p)
     return paths
@@ -114,17 +96,11 @@ def export_torchscript(
     shape = tuple(input_shape) if len(input_shape) == 3 else (2, *input_shape)
     example = torch.randn(*shape)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), _no_mha_fastpath():
         traced = torch.jit.trace(model, example, check_trace=False)
-    tmp = _tmp_path(path)
-    try:
-        names = ",".join(getattr(model, "output_names", []))
+    names = ",".join(getattr(model, "output_names", []))
+    with atomic_path(path) as tmp:
         torch.jit.save(traced, str(tmp), _extra_files={"output_names": names})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -146,9 +122,7 @@ def export_onnx(
     shape = tuple(input_shape) if len(input_shape) == 3 else (2, *input_shape)
     example = torch.randn(*shape)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         kwargs = {"opset_version": opset} if opset else {}
         with torch.no_grad(), _no_mha_fastpath():
             torch.onnx.export(
@@ -165,8 +139,4 @@ def export_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = "output_names", ",".join(getattr(model, "output_names", []))
         onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

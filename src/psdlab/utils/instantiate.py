@@ -24,28 +24,26 @@ def _container(cfg: Any) -> Any:
     return cfg
 
 
-def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
-    """One callback per non-null entry of the ``callbacks`` group."""
-    callbacks: list[Callback] = []
-    for name, cb_cfg in (cfg or {}).items():
-        if cb_cfg is None:
+def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
+    """One object per non-null entry of a dict-of-configs group (callbacks, logger)."""
+    objects = []
+    for name, entry in (cfg or {}).items():
+        if entry is None:
             continue
-        if "_target_" not in cb_cfg:
-            raise ValueError(f"callbacks.{name}: expected a config with _target_, got {cb_cfg}")
-        callbacks.append(hydra.utils.instantiate(cb_cfg))
-    return callbacks
+        if "_target_" not in entry:
+            raise ValueError(f"{group}.{name}: expected a config with _target_, got {entry}")
+        objects.append(hydra.utils.instantiate(entry))
+    return objects
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """Callbacks of the ``callbacks`` group; null entries are switched off."""
+    return _instantiate_group(cfg, "callbacks")
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger] | bool:
-    """One logger per non-null entry of the ``logger`` group; False when there is none."""
-    loggers: list[Logger] = []
-    for name, lg_cfg in (cfg or {}).items():
-        if lg_cfg is None:
-            continue
-        if "_target_" not in lg_cfg:
-            raise ValueError(f"logger.{name}: expected a config with _target_, got {lg_cfg}")
-        loggers.append(hydra.utils.instantiate(lg_cfg))
-    return loggers or False
+    """Loggers of the ``logger`` group; False (no logging) when there is none."""
+    return _instantiate_group(cfg, "logger") or False
 
 
 def build_datamodule(cfg: DictConfig) -> LightningDataModule:
