@@ -105,3 +105,26 @@ def test_energy_task_end_to_end(compose_train_cfg, tmp_path) -> None:
     train(cfg)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test/mae"] > 0
+
+
+def test_hparams_tab_holds_swept_settings(compose_train_cfg, tmp_path) -> None:
+    """Every axis a sweep varies (not only the task's own arguments) is in the HPARAMS tab."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run_dir = tmp_path / "hp"
+    cfg = compose_train_cfg(
+        "model=mlp", "debug=limit_batches", "data.batch_size=32", "test=false", run_dir=run_dir
+    )
+    train(cfg)
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["data/batch_size"].number_value == 32
+    assert hparams["preprocess/window/length"].number_value == 1000
+    assert hparams["groups/model"].string_value == "mlp"
+    assert "optimizer/lr" in hparams
+    experiment = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
+    infos = plugin_data_pb2.HParamsPluginData.FromString(experiment).experiment.metric_infos
+    assert "hp/val_best" in [m.name.tag for m in infos]

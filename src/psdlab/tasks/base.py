@@ -163,6 +163,8 @@ class BaseTask(L.LightningModule):
         self._pred_rows: dict[str, int] = dict.fromkeys(STAGES, 0)
         self._examples: dict[str, torch.Tensor | None] = dict.fromkeys(STAGES)
         self.test_table: dict[str, np.ndarray] = {}
+        # experiment settings outside the task, shown in TensorBoard's HPARAMS tab
+        self.run_hparams: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ forward / inference
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -296,11 +298,13 @@ class BaseTask(L.LightningModule):
         return keys
 
     def on_train_start(self) -> None:
+        # One HPARAMS entry per run: the task's own hyperparameters plus whatever the caller
+        # put in ``run_hparams`` (train.py: data, preprocessing, trainer, seed), so every swept
+        # axis can be compared in TensorBoard, not only those the module knows about.
+        hparams = {**dict(self.hparams), **self.run_hparams}
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(
-                    dict(self.hparams), dict.fromkeys(self.hp_metric_keys(), 0.0)
-                )
+                logger.log_hyperparams(hparams, dict.fromkeys(self.hp_metric_keys(), 0.0))
 
     # ------------------------------------------------------------------ tables and figures
     def _figures_due(self) -> bool:

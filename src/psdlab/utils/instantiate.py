@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
@@ -71,4 +72,24 @@ def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningMod
         "optimizer": _container(cfg.optimizer),
         "scheduler": _container(cfg.get("scheduler")),
     }
-    return hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
+    task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
+    task.run_hparams = experiment_hparams(cfg)
+    return task
+
+
+def experiment_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a sweep varies outside the task module, for TensorBoard's HPARAMS tab."""
+    data = _container(cfg.data)
+    keep = ("batch_size", "energy_range", "val_fraction", "sampling", "split_group")
+    choices = {}
+    if HydraConfig.initialized():
+        choices = {k: v for k, v in HydraConfig.get().runtime.choices.items() if v and "/" not in k}
+    return {
+        "seed": cfg.seed,
+        "groups": choices,
+        "data": {k: data.get(k) for k in keep},
+        "preprocess": _container(cfg.get("preprocess")),
+        "trainer": {
+            k: cfg.trainer.get(k) for k in ("max_epochs", "precision", "gradient_clip_val")
+        },
+    }
