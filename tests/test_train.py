@@ -128,3 +128,14 @@ def test_hparams_tab_holds_swept_settings(compose_train_cfg, tmp_path) -> None:
     experiment = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
     infos = plugin_data_pb2.HParamsPluginData.FromString(experiment).experiment.metric_infos
     assert "hp/val_best" in [m.name.tag for m in infos]
+
+
+def test_failed_run_leaves_a_failed_record(compose_train_cfg, tmp_path) -> None:
+    run_dir = tmp_path / "failed"
+    missing = tmp_path / "MJD_Train_missing.hdf5"
+    cfg = compose_train_cfg(f"data.train_files={missing}", run_dir=run_dir)
+    with pytest.raises(Exception, match="MJD_Train_missing"):
+        train(cfg)
+    record = json.loads((run_dir / "run_record.json").read_text())
+    assert record["status"] == "failed"
+    assert "MJD_Train_missing" in record["error"]

@@ -67,17 +67,45 @@ def save_config(cfg: DictConfig, output_dir: Path) -> None:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def _best_score_from_checkpoint(path: str | None) -> float | None:
+    """The monitored score stored in a checkpoint by its ModelCheckpoint callback.
+
+    Spawn-based DDP copies only the best checkpoint's path back to the launching process,
+    not its score, so the score is read from the file.
+    """
+    if not path or not Path(path).exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False).get("callbacks", {})
+    for key, value in state.items():
+        if key.startswith("ModelCheckpoint") and value.get("best_model_score") is not None:
+            return float(value["best_model_score"])
+    return None
+
+
 def train(cfg: DictConfig) -> float | None:
-    """Run one experiment and return the value of ``cfg.optimized_metric`` for sweepers."""
-    started = time.time()
+    """Run one experiment and return the value of ``cfg.optimized_metric`` for sweepers.
+
+    A run that raises still leaves its record, marked ``failed`` with the error, so a sweep
+    summary can tell a crashed trial from one that is still running.
+    """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    record = build_run_record(cfg.seed, output_dir=str(output_dir), status="running")
+    write_run_record(output_dir, record)
+    try:
+        return _train(cfg, output_dir, record)
+    except BaseException as err:
+        record.update(status="failed", error=f"{type(err).__name__}: {err}")
+        write_run_record(output_dir, record)
+        raise
+
+
+def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float | None:
+    started = time.time()
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     L.seed_everything(cfg.seed, workers=True)
     save_config(cfg, output_dir)
-    record = build_run_record(cfg.seed, output_dir=str(output_dir))
-    write_run_record(output_dir, record)
 
     datamodule = build_datamodule(cfg)
     task = build_task(cfg, datamodule)
@@ -98,6 +126,8 @@ def train(cfg: DictConfig) -> float | None:
         if ckpt_cb and ckpt_cb.best_model_score is not None
         else None
     )
+    if best_score is None:
+        best_score = _best_score_from_checkpoint(best_path)
     monitor = cfg.get("optimized_metric")
     if best_score is None and monitor in trainer.callback_metrics:
         best_score = float(trainer.callback_metrics[monitor])
@@ -118,6 +148,7 @@ def train(cfg: DictConfig) -> float | None:
 
     if trainer.is_global_zero:
         record.update(
+            status="done",
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             wall_time_s=round(time.time() - started, 2),
             epochs=int(trainer.current_epoch),

@@ -1,0 +1,141 @@
+"""Sweeps through the real command line: a grid, an Optuna study resumed across invocations,
+and ``psdlab.sweep_summary`` on both.
+
+Each sweep runs ``python train.py -m ...`` in a subprocess, exactly as a user would, on the
+tiny simulated dataset with a few batches per trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from psdlab.sweep_summary import main as summary_main
+from psdlab.sweep_summary import read_optuna_study, summarize
+
+from .conftest import tiny_data_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# a trial of a few batches that writes no figures, predictions or exported model
+FAST = [
+    "model=mlp",
+    "model.width=32",
+    "debug=limit_batches",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "task.log_figures_every_n_epochs=0",
+    "export.figures=false",
+    "export.predictions=false",
+    "export.model=null",
+]
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data cache for every sweep of this module (trials reuse it, as in real sweeps)."""
+    return tmp_path_factory.mktemp("sweep_cache")
+
+
+def _multirun(
+    tmp_path: Path, sweep_dir: Path, dataset, cache: Path, *overrides: str
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        *tiny_data_overrides(dataset, cache),
+        *FAST,
+        f"paths.log_dir={tmp_path / 'outputs'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *overrides,
+    ]
+    env = {**os.environ, "PSDLAB_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def test_grid_sweep_and_summary(tmp_path: Path, tiny_dataset, shared_cache, capsys) -> None:
+    sweep = tmp_path / "grid"
+    _multirun(tmp_path, sweep, tiny_dataset, shared_cache, "model.depth=2,3")
+
+    summary = summarize(sweep)
+    assert [t.name for t in summary.trials] == ["0", "1"]
+    assert all(t.status == "done" for t in summary.trials)
+    assert summary.params == ["model.depth"]
+    assert {t.overrides["model.depth"] for t in summary.trials} == {"2", "3"}
+    assert summary.monitor == "val/auroc" and summary.mode == "max"
+    assert summary.best is max(summary.trials, key=lambda t: t.best_val)
+    assert all("test/auroc" in t.test_metrics for t in summary.trials)
+
+    summary_main([str(sweep)])
+    out = capsys.readouterr().out
+    assert "best trial" in out
+    with (sweep / "sweep_summary.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"done"}
+    assert (sweep / "sweep_summary.png").stat().st_size > 0
+
+
+def test_optuna_sweep_resumes_in_same_sweep_dir(tmp_path: Path, tiny_dataset, shared_cache) -> None:
+    sweep = tmp_path / "optuna"
+    args = ("hparams_search=optuna", "hydra.sweeper.n_trials=1")
+    _multirun(tmp_path, sweep, tiny_dataset, shared_cache, *args)
+    first = read_optuna_study(sweep)
+    assert first is not None and len(first["trials"]) == 1
+    first_dirs = {t.name for t in summarize(sweep).trials}
+
+    # an "interrupted" sweep continued: same sweep dir, the study is loaded, not replaced
+    _multirun(tmp_path, sweep, tiny_dataset, shared_cache, *args)
+    study = read_optuna_study(sweep)
+    assert [t["number"] for t in study["trials"]] == [0, 1]
+    assert all(t["state"] == "COMPLETE" for t in study["trials"])
+
+    summary = summarize(sweep)
+    assert len(summary.trials) == 2
+    assert first_dirs < {t.name for t in summary.trials}  # the first trial was not overwritten
+    assert all(t.status == "done" for t in summary.trials)
+    assert sorted(t.optuna_number for t in summary.trials) == [0, 1]
+    # the resumed invocation sampled a new point rather than replaying the first one
+    assert study["trials"][0]["params"] != study["trials"][1]["params"]
+    assert {"optimizer.lr", "model.depth", "model.dropout", "optimizer.weight_decay"} <= set(
+        summary.params
+    )
+    assert (sweep / "optimization_results.yaml").is_file()
+    best_value = max(t["value"] for t in study["trials"])
+    assert summary.best is not None and summary.best.best_val == pytest.approx(best_value)
+
+
+def test_summary_of_an_unfinished_trial(tmp_path: Path) -> None:
+    """A trial killed before writing its record is reported, not skipped or fatal."""
+    trial = tmp_path / "sweep" / "0" / ".hydra"
+    trial.mkdir(parents=True)
+    (trial / "overrides.yaml").write_text("- optimizer.lr=0.001\n")
+    summary = summarize(tmp_path / "sweep", stale_after_s=0.0)
+    assert [t.status for t in summary.trials] == ["incomplete"]
+    assert summary.best is None
+    summary = summarize(tmp_path / "sweep", stale_after_s=3600.0)
+    assert [t.status for t in summary.trials] == ["running"]
+
+
+@pytest.mark.slow
+def test_parallel_launcher_grid(tmp_path: Path, tiny_dataset, shared_cache) -> None:
+    """Two trials at once under joblib share one data cache and write separate directories."""
+    sweep = tmp_path / "parallel"
+    _multirun(
+        tmp_path, sweep, tiny_dataset, shared_cache, "hydra/launcher=parallel", "model.depth=2,3"
+    )
+    summary = summarize(sweep)
+    assert len(summary.trials) == 2 and all(t.status == "done" for t in summary.trials)
