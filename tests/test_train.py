@@ -139,3 +139,16 @@ def test_failed_run_leaves_a_failed_record(compose_train_cfg, tmp_path) -> None:
     record = json.loads((run_dir / "run_record.json").read_text())
     assert record["status"] == "failed"
     assert "MJD_Train_missing" in record["error"]
+
+
+def test_train_with_report_writes_it_and_logs_it_to_tensorboard(compose_train_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "report"
+    train(compose_train_cfg("model=mlp", "debug=limit_batches", "report=true", run_dir=run_dir))
+    assert (run_dir / "report.html").is_file()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    assert any(tag.startswith("report/") for tag in acc.Tags()["images"])

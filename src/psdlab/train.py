@@ -145,6 +145,12 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
             from psdlab.utils.exports import export_test_artifacts
 
             export_test_artifacts(cfg, task, datamodule, output_dir)
+            if cfg.get("report"):
+                from psdlab.report import build_report, log_report_to_tensorboard
+
+                report = build_report(task, datamodule, output_dir, cfg)
+                for logger in trainer.loggers:
+                    log_report_to_tensorboard(logger, report, step=trainer.current_epoch)
 
     if trainer.is_global_zero:
         record.update(

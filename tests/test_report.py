@@ -1,0 +1,169 @@
+"""Physics report: survival fractions on constructed spectra, energy-matched AUC, the classical
+analysis of simulated waveforms, graceful tiny statistics, and eval.py report=true end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from psdlab.data.schema import DataSchema
+from psdlab.metrics.physics import (
+    dep_threshold,
+    energy_matched_auc,
+    peak_survival,
+    region_survival,
+    roc_auc,
+    survival_table,
+)
+from psdlab.report import classical_parameters, compute_report, log_report_to_tensorboard
+
+from .conftest import TINY_TRACE_LENGTH
+
+
+def _peak_on_flat(
+    rng: np.random.Generator, n_peak: int, n_flat: int, f_peak: float, f_flat: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian DEP (sigma 1 keV) on a flat 1500-1700 keV background with known pass rates."""
+    e = np.concatenate([rng.normal(1592.5, 1.0, n_peak), rng.uniform(1500, 1700, n_flat)])
+    passed = np.concatenate([rng.random(n_peak) < f_peak, rng.random(n_flat) < f_flat])
+    return e, passed
+
+
+def test_peak_survival_subtracts_the_continuum() -> None:
+    rng = np.random.default_rng(1)
+    e, passed = _peak_on_flat(rng, 20000, 200000, 0.9, 0.3)
+    s = peak_survival(e, passed, 1592.5)
+    # the window holds ~8000 flat events at 30 % survival: without side bands f would be ~0.6
+    assert s.fraction == pytest.approx(0.9, abs=3 * s.error)
+    assert 0.005 < s.error < 0.03
+    assert s.n_net == pytest.approx(20000, rel=0.05)
+    c = region_survival(e, passed, (1650.0, 1700.0), ())
+    assert c.fraction == pytest.approx(0.3, abs=3 * c.error)
+
+
+def test_peak_survival_error_is_binomial_without_background() -> None:
+    rng = np.random.default_rng(2)
+    e = rng.normal(2614.5, 1.0, 1000)
+    passed = np.arange(1000) < 200
+    s = peak_survival(e, passed, 2614.5)
+    n = s.n_net
+    assert s.fraction == pytest.approx(200 / n)
+    assert s.error == pytest.approx(np.sqrt(s.fraction * (1 - s.fraction) / n))
+
+
+def test_dep_threshold_keeps_90_percent_of_the_peak() -> None:
+    rng = np.random.default_rng(3)
+    e, _ = _peak_on_flat(rng, 20000, 100000, 1.0, 1.0)
+    is_peak = np.arange(e.size) < 20000
+    score = np.where(is_peak, rng.normal(1.0, 1.0, e.size), rng.normal(-1.0, 1.0, e.size))
+    thr = dep_threshold(e, score)
+    assert thr == pytest.approx(1.0 - 1.2816, abs=0.05)  # 10 % quantile of N(1, 1)
+    table = survival_table(e, score > thr)
+    assert table["DEP"].fraction == pytest.approx(0.9, abs=0.02)
+    assert set(table) == {"DEP", "Bi212", "SEP", "FEP", "Qbb"}
+    assert np.isnan(table["FEP"].fraction)  # no events there: NaN, not a crash
+    assert np.isnan(dep_threshold(e[:5], score[:5]))
+
+
+def test_energy_matched_auc_removes_energy_correlation() -> None:
+    rng = np.random.default_rng(4)
+    energy = rng.uniform(0, 3000, 40000)
+    label = rng.random(energy.size) < energy / 3000  # class fraction rises with energy
+    score = energy + rng.normal(0, 5, energy.size)  # knows only the energy
+    assert roc_auc(score, label) > 0.75
+    assert energy_matched_auc(score, label, energy) == pytest.approx(0.5, abs=0.03)
+    assert np.isnan(roc_auc(score, np.ones_like(label)))
+
+
+def _tiny_meta(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        meta = {
+            "id": f["id"][()],
+            "energy": f["energy_label"][()],
+            "low_avse": f["psd_label_low_avse"][()],
+        }
+        for k in ("single_site", "event_class", "surface_alpha", "true_energy"):
+            meta[k] = f[f"truth/{k}"][()]
+    return meta
+
+
+def test_classical_parameters_recover_energy_and_topology(tiny_dataset) -> None:
+    files = [*tiny_dataset["train"], *tiny_dataset["test"]]
+    metas = [_tiny_meta(p) for p in files]
+    meta = {k: np.concatenate([m[k] for m in metas]) for k in metas[0]}
+    rng = np.random.default_rng(0)
+    order = rng.permutation(meta["id"].size)  # results must follow the requested id order
+    meta = {k: v[order] for k, v in meta.items()}
+    cl = classical_parameters(
+        files, DataSchema(trace_length=TINY_TRACE_LENGTH), meta["id"], meta["energy"]
+    )
+    assert np.array_equal(cl.ids, meta["id"])
+    bulk = ~meta["surface_alpha"] & (meta["true_energy"] > 200)
+    # the trap filter recovers the simulated energy to the detector resolution
+    assert np.median(np.abs(cl.energy[bulk] - meta["true_energy"][bulk])) < 3.0
+    # A/E separates true single-site from multi-site bulk events
+    hi = bulk & (meta["true_energy"] > 500)
+    assert roc_auc(cl.score("low_avse")[hi], meta["single_site"][hi]) > 0.8
+    assert cl.notes  # says where its calibrations came from
+
+
+def test_report_graceful_at_tiny_statistics(tiny_dataset) -> None:
+    path = tiny_dataset["test"][0]
+    meta = {k: v[:40] for k, v in _tiny_meta(path).items()}
+    cl = classical_parameters(
+        [path], DataSchema(trace_length=TINY_TRACE_LENGTH), meta["id"], meta["energy"]
+    )
+    table = {
+        "id": meta["id"],
+        "score_low_avse": np.linspace(0, 1, 40),
+        "energy_pred": meta["energy"],
+    }
+    rep = compute_report(table, meta, cl)
+    sec = rep.numbers["psd"]["low_avse"]
+    assert np.isnan(sec["cut"]["network"]["threshold"])
+    assert any("too few DEP" in n for n in rep.numbers["notes"])
+    assert np.isnan(rep.numbers["energy"]["fwhm"]["network"]["2614.5"]["fwhm"])
+    rep.close()
+
+
+def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from psdlab.evaluate import evaluate
+    from psdlab.train import train
+
+    from .test_eval import _compose_eval
+
+    run_dir = tmp_path / "run"
+    train(
+        compose_train_cfg(
+            "model=mlp", "task=multitask", "debug=limit_batches", "logger=csv", run_dir=run_dir
+        )
+    )
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    cfg = _compose_eval(tmp_path, f"ckpt_path={ckpt}", "report=true")
+    evaluate(cfg)
+    out = tmp_path / "eval"
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4
+    numbers = json.loads((out / "report.json").read_text())
+    assert set(numbers["targets"]) == {"low_avse", "high_avse", "dcr", "lq"}
+    for t in numbers["targets"]:
+        sec = numbers["psd"][t]
+        assert {"auc", "auc_energy_matched", "cut", "truth"} <= set(sec)
+        assert {"network", "classical"} <= set(sec["auc"])
+    assert {"fwhm", "binned", "reference"} <= set(numbers["energy"])
+    assert numbers["has_truth"] is True
+
+    # the same report to TensorBoard
+    from psdlab.report import PhysicsReport
+
+    rep = PhysicsReport(numbers, {})
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    log_report_to_tensorboard(writer, rep)
+    writer.close()
+    assert any((tmp_path / "tb").glob("events.out.tfevents.*"))
