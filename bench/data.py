@@ -108,12 +108,16 @@ def _loader_rate(dl, max_batches: int) -> tuple[float, float, float]:
     return t_first, n / dt, n * size / dt
 
 
-def run(quick: bool) -> list[dict]:
-    """Run the benchmark; one dict per measured quantity (name, value, unit, target, note)."""
+def run(quick: bool, n_events: int | None = None) -> list[dict]:
+    """Run the benchmark; one dict per measured quantity (name, value, unit, target, note).
+
+    ``n_events`` overrides the per-file size (bench/run.py's ``--tiny`` smoke mode uses a few
+    hundred events so CI exercises this code path in seconds).
+    """
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    n = 4000 if quick else 65000
+    n = n_events or (4000 if quick else 65000)
     base = Path(os.environ.get("PSDLAB_BENCH_DIR", tempfile.gettempdir())) / (
         "psdlab_bench_quick" if quick else "psdlab_bench"
     )
@@ -194,7 +198,7 @@ def run(quick: bool) -> list[dict]:
     ]
 
     # 3. loader throughput on the cached arrays (cache reused: raw files not read)
-    max_batches = 50 if quick else 400
+    max_batches = min(50 if quick else 400, max(2, n // 256 - 1))
     for in_mem in (True, False):
         dm = WaveformDataModule(
             str(files[0]),
