@@ -173,3 +173,12 @@ def test_lecture_presets_match_the_tutorial(compose_cfg) -> None:
     module = build_task(cfg, SimpleNamespace(input_shape=(1, 1000)))
     sizes = [m.out_features for m in module.modules() if isinstance(m, torch.nn.Linear)]
     assert sizes == [512, 256, 32, 1]
+
+
+@pytest.mark.parametrize("task", ["energy", "multitask"])
+def test_energy_tasks_keep_the_pulse_amplitude(compose_cfg, task: str) -> None:
+    """Min-max normalisation divides out the energy: energy tasks switch preprocessing."""
+    assert compose_cfg(f"task={task}").preprocess.normalize == "none"
+    assert compose_cfg("task=avse").preprocess.normalize == "minmax"
+    # an explicit choice on the command line still wins
+    assert compose_cfg(f"task={task}", "preprocess=lecture").preprocess.window.mode == "fixed"

@@ -167,3 +167,33 @@ def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset)
     log_report_to_tensorboard(writer, rep)
     writer.close()
     assert any((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def _line_sample(rng, n_line: int, sigma: float, shift: float = 0.0, n_flat: int = 3000):
+    """Reference energies (a line at 2614.5 plus a flat continuum) and smeared estimates."""
+    ref = np.concatenate([np.full(n_line, 2614.5), rng.uniform(2300.0, 2900.0, n_flat)])
+    est = ref + shift + rng.normal(0.0, sigma, ref.size)
+    return est, ref
+
+
+@pytest.mark.parametrize(("sigma", "shift"), [(1.2, 0.0), (20.0, -30.0)])
+def test_line_fwhm_recovers_sharp_and_broad_lines(sigma: float, shift: float) -> None:
+    from psdlab.report.core import line_fwhm
+
+    est, ref = _line_sample(np.random.default_rng(1), 4000, sigma, shift)
+    fit = line_fwhm(est, 2614.5, ref)
+    assert fit["fwhm"] == pytest.approx(2.3548 * sigma, rel=0.1)
+    assert fit["mu"] == pytest.approx(2614.5 + shift, abs=max(0.5, sigma / 5))
+
+
+def test_line_fwhm_rejects_a_fluctuation_far_narrower_than_the_line() -> None:
+    """A broad, weak line plus a narrow spike of unrelated events: the spike is not the line."""
+    from psdlab.report.core import line_fwhm
+
+    rng = np.random.default_rng(2)
+    est, ref = _line_sample(rng, 60, 40.0, 0.0, n_flat=6000)
+    spike = rng.normal(2640.0, 1.0, 80)  # a narrow cluster 25 keV away from the line
+    est = np.concatenate([est, spike])
+    ref = np.concatenate([ref, np.full(spike.size, np.nan)])
+    fit = line_fwhm(est, 2614.5, ref)
+    assert not np.isfinite(fit["fwhm"]) or fit["fwhm"] > 0.3 * 2.3548 * 40.0

@@ -283,16 +283,20 @@ def test_tensorboard_images_and_hparams(tmp_path):
 def test_task_yaml_instantiates_with_interpolations(task):
     from pathlib import Path
 
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     conf = Path(__file__).resolve().parents[1] / "conf"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        composed = compose("train", overrides=[f"task={task}", "model=cnn", "optimizer=adamw"])
+    GlobalHydra.instance().clear()
     cfg = OmegaConf.create(
         {
-            "model": OmegaConf.load(conf / "model" / "cnn.yaml"),
-            "optimizer": OmegaConf.load(conf / "optimizer" / "adamw.yaml"),
-            "scheduler": OmegaConf.load(conf / "scheduler" / "none.yaml"),
-            "task": OmegaConf.load(conf / "task" / f"{task}.yaml"),
+            k: OmegaConf.to_container(composed[k])
+            for k in ("model", "optimizer", "scheduler", "task")
         }
     )
     # what train.py does: fill the input shape into the backbone config, then instantiate

@@ -92,30 +92,46 @@ def _nan_fit(note: str) -> dict[str, Any]:
 def line_fwhm(energy: np.ndarray, line: float, ref: np.ndarray | None = None) -> dict[str, Any]:
     """FWHM of ``line`` (Gaussian + step + flat fit), NaN with a note when it cannot be fitted.
 
-    The window is centred on the line shifted by the median bias of events whose reference
-    energy is at the line (a network may be biased), and widened when the line is broad.
+    Events whose reference energy lies at the line tell how the estimator shifts and smears
+    it: the window is centred on the shifted line and sized to that spread, so a network
+    whose line is tens of keV wide is fitted as a whole. A fit much narrower than that spread,
+    or far from where those events lie, has locked onto a fluctuation and is rejected.
     """
     e = np.asarray(energy, dtype=float)
     e = e[np.isfinite(e)]
-    centre = line
+    centre, spread = line, None
     if ref is not None:
         r = np.asarray(ref, dtype=float)
         near = np.isfinite(r) & (np.abs(r - line) < 3.0) & np.isfinite(energy)
         if near.sum() >= 5:
-            centre = line + float(np.median(np.asarray(energy)[near] - r[near]))
-    hw = 15.0
+            d = np.asarray(energy)[near] - r[near]
+            centre = line + float(np.median(d))
+            spread = 0.5 * float(np.percentile(d, 84) - np.percentile(d, 16))
+    hw = 15.0 if spread is None else float(np.clip(4.0 * spread, 15.0, 150.0))
+    guess = spread if spread else None
     fit = None
     for _ in range(3):
         try:
-            fit = peak_fit(e, centre, half_window=hw)
+            fit = peak_fit(e, centre, half_window=hw, sigma_guess=guess)
         except (RuntimeError, ValueError) as err:
             return _nan_fit(f"fit failed: {err}")
-        if 2.5 * fit.fwhm <= hw or hw >= 100.0:
+        if 2.5 * fit.fwhm <= hw or hw >= 150.0:
             break
-        hw = min(100.0, 3.0 * fit.fwhm)
+        hw = min(150.0, 3.0 * fit.fwhm)
     assert fit is not None
     if not (np.isfinite(fit.fwhm_err) and fit.fwhm_err < fit.fwhm):
         return {**_nan_fit("fit did not converge (too few events?)"), "n_events": fit.n_events}
+    if spread is not None and (
+        fit.sigma < 0.3 * spread or abs(fit.mu - centre) > max(3.0, 2.0 * spread)
+    ):
+        return {
+            **_nan_fit(
+                f"fit (mu {fit.mu:.1f} keV, sigma {fit.sigma:.2f} keV) inconsistent with the "
+                f"events at the line (shift {centre - line:+.1f} keV, spread {spread:.1f} keV): "
+                "a fluctuation, not the line"
+            ),
+            "n_events": fit.n_events,
+        }
     return {
         "fwhm": fit.fwhm,
         "fwhm_err": fit.fwhm_err,
