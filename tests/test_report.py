@@ -197,3 +197,25 @@ def test_line_fwhm_rejects_a_fluctuation_far_narrower_than_the_line() -> None:
     ref = np.concatenate([ref, np.full(spike.size, np.nan)])
     fit = line_fwhm(est, 2614.5, ref)
     assert not np.isfinite(fit["fwhm"]) or fit["fwhm"] > 0.3 * 2.3548 * 40.0
+
+
+def test_line_fwhm_of_the_reference_estimator_itself(monkeypatch) -> None:
+    """The trap filter measured against energy_label (itself a trap filter, equal up to float32
+    rounding): that zero spread says nothing about the line width and must not seed the fit,
+    whose starting width of ~1e-5 keV once produced a 0.03 keV "FWHM"."""
+    import psdlab.report.core as core
+
+    rng = np.random.default_rng(3)
+    est, _ = _line_sample(rng, 4000, 1.2)
+    guesses = []
+
+    def spy(*args, **kwargs):
+        guesses.append(kwargs.get("sigma_guess"))
+        return peak_fit(*args, **kwargs)
+
+    from psdlab.dsp import peak_fit
+
+    monkeypatch.setattr(core, "peak_fit", spy)
+    fit = core.line_fwhm(est, 2614.5, est + rng.normal(0.0, 1e-5, est.size))
+    assert guesses and all(g is None or g > 0.1 for g in guesses)
+    assert fit["fwhm"] == pytest.approx(2.3548 * 1.2, rel=0.1)

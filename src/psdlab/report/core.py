@@ -107,6 +107,10 @@ def line_fwhm(energy: np.ndarray, line: float, ref: np.ndarray | None = None) ->
             d = np.asarray(energy)[near] - r[near]
             centre = line + float(np.median(d))
             spread = 0.5 * float(np.percentile(d, 84) - np.percentile(d, 16))
+            if spread < 0.1:
+                # the estimator is the reference itself (e.g. the trap filter against
+                # energy_label, which is a calibrated trap filter): no width information
+                spread = None
     hw = 15.0 if spread is None else float(np.clip(4.0 * spread, 15.0, 150.0))
     guess = spread if spread else None
     fit = None
