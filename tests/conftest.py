@@ -19,6 +19,26 @@ TINY_TRACE_LENGTH = 1300
 TINY_TP0 = 400.0
 
 
+def compose_config(
+    name: str, overrides: list[str], paths: dict[str, Path], keep_hydra: bool = False
+) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` as its entry point would, with ``paths.*`` redirected.
+
+    The Hydra node is registered (``${hydra:...}`` resolves) and dropped from the returned
+    config unless ``keep_hydra``, as under ``@hydra.main``.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        for key, value in paths.items():
+            cfg.paths[key] = str(value)
+        if not keep_hydra:
+            del cfg.hydra
+    return cfg
+
+
 def tiny_simulator_config():
     from psdlab.simulate import SimulatorConfig
 
@@ -64,21 +84,15 @@ def compose_train_cfg(
     """Compose conf/train.yaml as ``python train.py`` would, writing into ``tmp_path``."""
 
     def _compose(*overrides: str, run_dir: Path | None = None) -> DictConfig:
-        run_dir = run_dir or tmp_path / "run"
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                "train",
-                overrides=[*tiny_data_overrides(tiny_dataset, tmp_path / "cache"), *overrides],
-                return_hydra_config=True,
-            )
-        HydraConfig().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(run_dir)
-            cfg.paths.log_dir = str(tmp_path / "outputs")
-            cfg.paths.data_dir = str(tmp_path / "data")
-            del cfg.hydra
-        return cfg
+        return compose_config(
+            "train",
+            [*tiny_data_overrides(tiny_dataset, tmp_path / "cache"), *overrides],
+            {
+                "output_dir": run_dir or tmp_path / "run",
+                "log_dir": tmp_path / "outputs",
+                "data_dir": tmp_path / "data",
+            },
+        )
 
     yield _compose
     GlobalHydra.instance().clear()

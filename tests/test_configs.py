@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from psdlab.utils.instantiate import build_task, instantiate_callbacks, instantiate_loggers
+
+from .conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -57,14 +57,8 @@ def compose_cfg(tmp_path: Path):
     """Compose train.yaml with the Hydra node set, as inside a run writing to ``tmp_path``."""
 
     def _compose(*overrides: str) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
-            cfg.paths.data_dir = str(tmp_path / "data")
-        return cfg
+        paths = {"output_dir": tmp_path / "run", "data_dir": tmp_path / "data"}
+        return compose_config("train", list(overrides), paths, keep_hydra=True)
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -6,26 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from psdlab.evaluate import evaluate
 from psdlab.train import train
 
-from .conftest import CONF_DIR
+from .conftest import compose_config
 
 
 def _compose_eval(tmp_path: Path, *overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("eval", overrides=list(overrides), return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "eval")
-        del cfg.hydra
-    return cfg
+    return compose_config("eval", list(overrides), {"output_dir": tmp_path / "eval"})
 
 
 @pytest.fixture
