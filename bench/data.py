@@ -108,6 +108,22 @@ def _loader_rate(dl, max_batches: int) -> tuple[float, float, float]:
     return t_first, n / dt, n * size / dt
 
 
+def _single_file_module(
+    path: Path, cache: Path, in_memory: bool | str = "auto"
+) -> WaveformDataModule:
+    """The loader benchmarks' data module: one file, all of it for training, shared cache."""
+    return WaveformDataModule(
+        str(path),
+        str(path),
+        targets=["low_avse"],
+        preprocess=DEFAULT_PRE,
+        cache_dir=cache / "single0",
+        batch_size=256,
+        in_memory=in_memory,
+        val_fraction=0.0,
+    )
+
+
 def run(quick: bool, n_events: int | None = None) -> list[dict]:
     """Run the benchmark; one dict per measured quantity (name, value, unit, target, note).
 
@@ -200,16 +216,7 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
     # 3. loader throughput on the cached arrays (cache reused: raw files not read)
     max_batches = min(50 if quick else 400, max(2, n // 256 - 1))
     for in_mem in (True, False):
-        dm = WaveformDataModule(
-            str(files[0]),
-            str(files[0]),
-            targets=["low_avse"],
-            preprocess=DEFAULT_PRE,
-            cache_dir=cache / "single0",
-            batch_size=256,
-            in_memory=in_mem,
-            val_fraction=0.0,
-        )
+        dm = _single_file_module(files[0], cache, in_memory=in_mem)
         dm.setup("fit")
         _, bps, wps = _loader_rate(dm.train_dataloader(), max_batches)
         label = "in memory" if in_mem else "memory-mapped"
@@ -237,15 +244,7 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
     lec_first += lec_first_prep
     del ds
     t0 = time.perf_counter()
-    dm = WaveformDataModule(
-        str(files[0]),
-        str(files[0]),
-        targets=["low_avse"],
-        preprocess=DEFAULT_PRE,
-        cache_dir=cache / "single0",
-        batch_size=256,
-        val_fraction=0.0,
-    )
+    dm = _single_file_module(files[0], cache)
     dm.setup("fit")
     setup_s = time.perf_counter() - t0
     our_first, our_bps, _ = _loader_rate(dm.train_dataloader(), max_batches)
