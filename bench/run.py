@@ -31,6 +31,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(BENCH))
 
+from psdlab.utils.io import atomic_path  # noqa: E402  (after the path set-up above)
+
 SECTIONS = ("simulate", "train", "data")
 SIM_EVENTS = {"tiny": 600, "quick": 6000, "full": 65000}
 DATA_EVENTS = {"tiny": 300, "quick": None, "full": None}
@@ -190,10 +192,8 @@ def write_docs(path: Path, sections: dict[str, str]) -> None:
     text = path.read_text() if path.exists() else DOC_TEMPLATE
     for name, body in sections.items():
         text = replace_section(text, name, body)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def log_time(section: str, t0: float) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from psdlab.dsp import (
     dep_cut_threshold,
 )
 from psdlab.simulate.config import SimulatorConfig
+from psdlab.utils.io import atomic_path
 
 CALIBRATION_VERSION = 2  # bump whenever pulse, DSP or cut code changes
 _MEMO: dict[str, CutCalibration] = {}
@@ -134,11 +134,8 @@ def get_calibration(cfg: SimulatorConfig, progress: bool = False) -> CutCalibrat
             cal = None
     if cal is None:
         cal = calibrate(cfg, progress=progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(cal.to_json())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(cal.to_json())
     _MEMO[key] = cal
     return cal
 

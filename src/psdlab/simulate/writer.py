@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from psdlab.simulate.config import SimulatorConfig
 from psdlab.simulate.simulator import BLOCK, PulseSimulator
+from psdlab.utils.io import atomic_path
 
 ROOT_DTYPES: dict[str, type] = {
     "raw_waveform": np.float64,
@@ -61,38 +61,31 @@ def write_file(
     sim = PulseSimulator(cfg, seed)
     cal = get_calibration(cfg, progress=progress)
     chunk = max(BLOCK, (int(chunk_size) // BLOCK) * BLOCK)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     t_start = time.perf_counter()
-    try:
-        with h5py.File(tmp, "w") as f:
-            dsets: dict[str, h5py.Dataset] = {}
-            for name, dt in ROOT_DTYPES.items():
-                shape = (n_events, cfg.trace_length) if name == "raw_waveform" else (n_events,)
-                dsets[name] = f.create_dataset(name, shape=shape, dtype=dt)
-            tgroup = f.create_group("truth") if truth else None
-            for s in range(0, n_events, chunk):
-                e = min(n_events, s + chunk)
-                root, tr = sim.generate_range(s, e, first_id=first_id, run_number=run_number)
-                for name in ROOT_DTYPES:
-                    dsets[name][s:e] = root[name]
-                if tgroup is not None:
-                    for name, v in tr.items():
-                        if name not in tgroup:
-                            tgroup.create_dataset(name, shape=(n_events,), dtype=v.dtype)
-                        tgroup[name][s:e] = v
-                if progress:
-                    rate = e / (time.perf_counter() - t_start)
-                    print(f"{path.name}: {e}/{n_events} events ({rate:.0f} wf/s)", flush=True)
-            if truth:
-                f.attrs["simulator_config"] = json.dumps(cfg.to_dict())
-                f.attrs["calibration"] = cal.to_json()
-                f.attrs["seed"] = seed
-                f.attrs[COMPLETE_ATTR] = True
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        dsets: dict[str, h5py.Dataset] = {}
+        for name, dt in ROOT_DTYPES.items():
+            shape = (n_events, cfg.trace_length) if name == "raw_waveform" else (n_events,)
+            dsets[name] = f.create_dataset(name, shape=shape, dtype=dt)
+        tgroup = f.create_group("truth") if truth else None
+        for s in range(0, n_events, chunk):
+            e = min(n_events, s + chunk)
+            root, tr = sim.generate_range(s, e, first_id=first_id, run_number=run_number)
+            for name in ROOT_DTYPES:
+                dsets[name][s:e] = root[name]
+            if tgroup is not None:
+                for name, v in tr.items():
+                    if name not in tgroup:
+                        tgroup.create_dataset(name, shape=(n_events,), dtype=v.dtype)
+                    tgroup[name][s:e] = v
+            if progress:
+                rate = e / (time.perf_counter() - t_start)
+                print(f"{path.name}: {e}/{n_events} events ({rate:.0f} wf/s)", flush=True)
+        if truth:
+            f.attrs["simulator_config"] = json.dumps(cfg.to_dict())
+            f.attrs["calibration"] = cal.to_json()
+            f.attrs["seed"] = seed
+            f.attrs[COMPLETE_ATTR] = True
     return path
 
 
