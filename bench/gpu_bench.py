@@ -19,7 +19,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lecture import build_model
-from train_bench import MODELS, StepTimer, compose_cfg, quiet, row
+from train_bench import MODELS, StepTimer, compose_cfg, quiet, row, training_tensors
 
 GPU_BATCHES = (256, 1024, 4096)
 
@@ -59,7 +59,6 @@ def gpu_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, ste
 def run(mode: str, work: Path, file: Path | None) -> list[dict]:
     """GPU rows: device name, raw bf16 loop per batch size with busy fraction, psdlab fit."""
     import hydra
-    import numpy as np
 
     from psdlab.utils.instantiate import build_datamodule, build_task, instantiate_loggers
 
@@ -86,9 +85,7 @@ def run(mode: str, work: Path, file: Path | None) -> list[dict]:
         )
         with quiet():
             dm = build_datamodule(cfg)
-            ds = dm._dataset("train")
-            x = torch.from_numpy(np.ascontiguousarray(ds.waveform[ds.rows], dtype=np.float32))
-            x, y = x.to(dev), torch.from_numpy(ds.labels).to(dev)
+            x, y = (t.to(dev) for t in training_tensors(dm))
             for b in GPU_BATCHES:
                 if b > len(x):
                     continue

@@ -181,6 +181,16 @@ def psdlab_fit(cfg: Any, datamodule: Any, sizes: TrainSizes, model: str) -> floa
     return timer.rate
 
 
+def training_tensors(datamodule: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """psdlab's preprocessed training split as in-memory tensors, so the hand-written loops
+    train on exactly the events psdlab trains on."""
+    import numpy as np
+
+    ds = datamodule._dataset("train")
+    x = torch.from_numpy(np.ascontiguousarray(ds.waveform[ds.rows], dtype=np.float32))
+    return x, torch.from_numpy(ds.labels)
+
+
 def loop_rate(
     model: nn.Module,
     batches: Any,
@@ -371,7 +381,6 @@ def e2e_seconds(model: str, file: Path, work: Path) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------- main
 def run(mode: str, file: Path, work: Path) -> list[dict]:
     """All training/inference/hardware rows for ``mode`` (tiny|quick|full) on ``file``."""
-    import numpy as np
 
     from psdlab.utils.instantiate import build_datamodule
 
@@ -396,9 +405,7 @@ def run(mode: str, file: Path, work: Path) -> list[dict]:
         )
         with quiet():
             dm = build_datamodule(cfg)
-            ds = dm._dataset("train")
-            x = torch.from_numpy(np.ascontiguousarray(ds.waveform[ds.rows], dtype=np.float32))
-            y = torch.from_numpy(ds.labels)
+            x, y = training_tensors(dm)
             shape = tuple(x.shape[1:])
             order = ["raw", "lecture", "psdlab", "raw_fused"]
             best = dict.fromkeys(order, 0.0)
