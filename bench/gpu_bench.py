@@ -84,7 +84,7 @@ def run(mode: str, work: Path, file: Path | None) -> list[dict]:
             ],
         )
         with quiet():
-            dm = build_datamodule(cfg)
+            dm = build_datamodule(cfg.data)
             x, y = (t.to(dev) for t in training_tensors(dm))
             for b in GPU_BATCHES:
                 if b > len(x):

@@ -404,7 +404,7 @@ def run(mode: str, file: Path, work: Path) -> list[dict]:
             ],
         )
         with quiet():
-            dm = build_datamodule(cfg)
+            dm = build_datamodule(cfg.data)
             x, y = training_tensors(dm)
             shape = tuple(x.shape[1:])
             order = ["raw", "lecture", "psdlab", "raw_fused"]

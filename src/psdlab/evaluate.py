@@ -10,9 +10,10 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from psdlab.utils.instantiate import build_datamodule
 from psdlab.utils.io import write_json
 from psdlab.utils.run_record import build_run_record, write_run_record
-from psdlab.utils.summary import print_metrics_table
+from psdlab.utils.summary import print_metrics_table, scalar_metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     overrides = {k: v for k, v in OmegaConf.to_container(cfg.data).items() if v is not None}
     data_cfg = OmegaConf.merge(run_cfg.data, overrides)
     data_cfg.generate = None  # evaluation never generates data
-    datamodule = hydra.utils.instantiate(data_cfg, _recursive_=False, _convert_="all")
-    datamodule.prepare_data()
-    datamodule.setup("test")
+    datamodule = build_datamodule(data_cfg, "test")
 
     task_cls = hydra.utils.get_class(run_cfg.task._target_)
     task = task_cls.load_from_checkpoint(ckpt_path, map_location="cpu")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer)
     trainer.test(task, datamodule=datamodule, ckpt_path=str(ckpt_path), weights_only=False)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    metrics = scalar_metrics(trainer.callback_metrics, "test/")
 
     write_json(output_dir / "metrics.json", metrics)
     write_run_record(

@@ -23,9 +23,9 @@ from psdlab.utils.instantiate import (
     instantiate_callbacks,
     instantiate_loggers,
 )
-from psdlab.utils.io import write_json
+from psdlab.utils.io import atomic_path, write_json
 from psdlab.utils.run_record import build_run_record, write_run_record
-from psdlab.utils.summary import print_metrics_table
+from psdlab.utils.summary import print_metrics_table, scalar_metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,8 @@ def _resolve_resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def _checkpoint_callback(trainer: L.Trainer) -> L.pytorch.callbacks.ModelCheckpoint | None:
-    return trainer.checkpoint_callback if trainer.checkpoint_callback else None
-
-
-def _scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in sorted(metrics.items())
-        if k.startswith(prefix) and (not torch.is_tensor(v) or v.numel() == 1)
-    }
-
-
 def save_config(cfg: DictConfig, output_dir: Path) -> None:
     """Write the fully resolved config beside the run (Hydra's .hydra/ keeps interpolations)."""
-    from psdlab.utils.io import atomic_path
-
     with atomic_path(output_dir / "config_resolved.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -107,7 +93,7 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
     L.seed_everything(cfg.seed, workers=True)
     save_config(cfg, output_dir)
 
-    datamodule = build_datamodule(cfg)
+    datamodule = build_datamodule(cfg.data, "fit" if cfg.get("train", True) else "test")
     task = build_task(cfg, datamodule)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -119,7 +105,7 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
             log.info("Resuming from %s", resume)
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
 
-    ckpt_cb = _checkpoint_callback(trainer)
+    ckpt_cb = trainer.checkpoint_callback
     best_path = ckpt_cb.best_model_path if ckpt_cb and ckpt_cb.best_model_path else None
     best_score = (
         float(ckpt_cb.best_model_score)
@@ -131,7 +117,7 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
     monitor = cfg.get("optimized_metric")
     if best_score is None and monitor in trainer.callback_metrics:
         best_score = float(trainer.callback_metrics[monitor])
-    val_metrics = _scalar_metrics(trainer.callback_metrics, "val/")
+    val_metrics = scalar_metrics(trainer.callback_metrics, "val/")
 
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True):
@@ -139,7 +125,7 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
         if ckpt_for_test is None:
             log.warning("No best checkpoint (fast_dev_run?): testing the current weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_for_test, weights_only=False)
-        test_metrics = _scalar_metrics(trainer.callback_metrics, "test/")
+        test_metrics = scalar_metrics(trainer.callback_metrics, "test/")
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", test_metrics)
             from psdlab.utils.exports import export_test_artifacts

@@ -47,15 +47,16 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger] | bool:
     return _instantiate_group(cfg, "logger") or False
 
 
-def build_datamodule(cfg: DictConfig) -> LightningDataModule:
-    """Instantiate the data module and set it up, so the input shape is known.
+def build_datamodule(data_cfg: DictConfig, stage: str = "fit") -> LightningDataModule:
+    """Instantiate the data module from the ``data`` config and set it up for ``stage``, so
+    the input shape is known.
 
     Nested configs (preprocessing, dataset generation) are passed as plain dicts: the data
     module decides when to build or call them (generation runs in ``prepare_data`` only).
     """
-    datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False, _convert_="all")
+    datamodule = hydra.utils.instantiate(data_cfg, _recursive_=False, _convert_="all")
     datamodule.prepare_data()
-    datamodule.setup("fit" if cfg.get("train", True) else "test")
+    datamodule.setup(stage)
     return datamodule
 
 
