@@ -31,21 +31,10 @@ from psdlab.data.reader import resolve_files
 from psdlab.data.sampler import IndexBatchSampler
 from psdlab.data.schema import DataSchema
 from psdlab.data.split import split_indices, strata_codes
+from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "predict")
-
-
-def _plain(x: Any) -> Any:
-    """OmegaConf containers -> plain Python, so nothing Hydra-specific is kept as state."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return x
 
 
 class BatchDataset(Dataset):
@@ -128,15 +117,15 @@ class WaveformDataModule(L.LightningDataModule):
         chunk_mb: float = 64.0,
     ) -> None:
         super().__init__()
-        schema = _plain(schema)
+        schema = to_plain(schema)
         self.schema = schema if isinstance(schema, DataSchema) else DataSchema.from_dict(schema)
-        self.targets = list(_plain(targets) or [])
+        self.targets = list(to_plain(targets) or [])
         for t in self.targets:
             self.schema.label_dataset(t)  # unknown logical label -> clear KeyError now
-        self.preprocessor = Preprocessor.from_config(_plain(preprocess))
-        self.train_files, self.test_files = _plain(train_files), _plain(test_files)
-        self.predict_files = _plain(predict_files)
-        er = _plain(energy_range)
+        self.preprocessor = Preprocessor.from_config(to_plain(preprocess))
+        self.train_files, self.test_files = to_plain(train_files), to_plain(test_files)
+        self.predict_files = to_plain(predict_files)
+        er = to_plain(energy_range)
         if er is not None and (len(er) != 2):
             raise DataError(f"energy_range must be [lo, hi] keV (null = open), got {er}")
         self.energy_range = None if er is None else (er[0], er[1])
@@ -152,7 +141,7 @@ class WaveformDataModule(L.LightningDataModule):
         self.num_workers, self.seed, self.cache_dir = int(num_workers), int(seed), Path(cache_dir)
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
         self.cache_dtype, self.in_memory, self.drop_last = cache_dtype, in_memory, drop_last
-        self.generate = _plain(generate)
+        self.generate = to_plain(generate)
         self.on_bad_event, self.energy_bin_kev, self.chunk_mb = (
             on_bad_event,
             energy_bin_kev,

@@ -1,6 +1,6 @@
 """LightningModules of the learning tasks and their export helpers."""
 
-from psdlab.tasks.base import BaseTask, build_backbone, to_plain
+from psdlab.tasks.base import BaseTask, build_backbone
 from psdlab.tasks.classification import PSDClassifier
 from psdlab.tasks.export import (
     export_onnx,
@@ -10,6 +10,7 @@ from psdlab.tasks.export import (
 )
 from psdlab.tasks.multitask import MultiTaskModule
 from psdlab.tasks.regression import EnergyRegressor
+from psdlab.utils.config import to_plain
 
 __all__ = [
     "BaseTask",

@@ -21,25 +21,12 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from psdlab.tasks.heads import InferenceModel
+from psdlab.utils.config import to_plain
 
 STAGES = ("val", "test")
-
-
-def to_plain(obj: Any) -> Any:
-    """Primitives, lists and dicts only (OmegaConf containers resolved, tuples to lists)."""
-    if isinstance(obj, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(obj, resolve=True)
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def build_backbone(net: Mapping[str, Any], input_shape: Sequence[int] | None = None) -> nn.Module:

@@ -14,15 +14,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
-
-
-def _container(cfg: Any) -> Any:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return cfg
 
 
 def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
@@ -66,12 +62,12 @@ def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningMod
     ``pos_weight: auto`` is resolved by the task itself from the data module at fit time.
     """
     in_channels, input_length = datamodule.input_shape
-    net = _container(cfg.model)
+    net = to_plain(cfg.model)
     net.update(in_channels=int(in_channels), input_length=int(input_length))
     overrides: dict[str, Any] = {
         "net": net,
-        "optimizer": _container(cfg.optimizer),
-        "scheduler": _container(cfg.get("scheduler")),
+        "optimizer": to_plain(cfg.optimizer),
+        "scheduler": to_plain(cfg.get("scheduler")),
     }
     task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
     task.run_hparams = experiment_hparams(cfg)
@@ -80,7 +76,7 @@ def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningMod
 
 def experiment_hparams(cfg: DictConfig) -> dict[str, Any]:
     """The settings a sweep varies outside the task module, for TensorBoard's HPARAMS tab."""
-    data = _container(cfg.data)
+    data = to_plain(cfg.data)
     keep = ("batch_size", "energy_range", "val_fraction", "sampling", "split_group")
     choices = {}
     if HydraConfig.initialized():
@@ -89,7 +85,7 @@ def experiment_hparams(cfg: DictConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "groups": choices,
         "data": {k: data.get(k) for k in keep},
-        "preprocess": _container(cfg.get("preprocess")),
+        "preprocess": to_plain(cfg.get("preprocess")),
         "trainer": {
             k: cfg.trainer.get(k) for k in ("max_epochs", "precision", "gradient_clip_val")
         },
