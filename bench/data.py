@@ -9,8 +9,8 @@ so the ratios mean something on any machine:
   sequential h5py read of the same ``raw_waveform`` (target >= 0.8);
 * peak RSS of a fresh process that builds the cache of four files (target < 3 GB);
 * loader throughput on the cached arrays (in memory and memory-mapped);
-* the lecture pipeline (whole-file ``np.array`` load + ``TensorDataset`` + default collate):
-  time to first batch and steady-state batches/s, as ratios.
+* the lecture pipeline (bench/lecture.py: whole-file ``np.array`` load, a per-item Dataset
+  preprocessing each pulse, default collate): time to first batch and steady batches/s.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from psdlab.data import WaveformDataModule  # noqa: E402
 from psdlab.data.cache import load_or_build  # noqa: E402
@@ -130,8 +131,7 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
     ``n_events`` overrides the per-file size (bench/run.py's ``--tiny`` smoke mode uses a few
     hundred events so CI exercises this code path in seconds).
     """
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from lecture import LectureDataset, lecture_loader, load_file
 
     n = n_events or (4000 if quick else 65000)
     base = Path(os.environ.get("PSDLAB_BENCH_DIR", tempfile.gettempdir())) / (
@@ -232,17 +232,12 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
 
     # 4. lecture pipeline vs ours on one file: time to first batch, steady batches/s
     t0 = time.perf_counter()
-    with h5py.File(files[0], "r") as f:
-        x = np.array(f["raw_waveform"])
-        y = np.array(f["psd_label_low_avse"])
-    x = x[:, 500:1500]
-    x = (x - x.min(axis=1, keepdims=True)) / np.ptp(x, axis=1, keepdims=True)
-    ds = TensorDataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32))
-    del x
+    data = load_file(files[0])
+    ds = LectureDataset(data["waveform"], data["tp0"], data["label"])
     lec_first_prep = time.perf_counter() - t0
-    lec_first, lec_bps, _ = _loader_rate(DataLoader(ds, batch_size=256, shuffle=True), max_batches)
+    lec_first, lec_bps, _ = _loader_rate(lecture_loader(ds), max_batches)
     lec_first += lec_first_prep
-    del ds
+    del ds, data
     t0 = time.perf_counter()
     dm = _single_file_module(files[0], cache)
     dm.setup("fit")
@@ -255,7 +250,7 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
             "value": lec_first,
             "unit": "s",
             "target": "",
-            "note": "np.array load + TensorDataset",
+            "note": "np.array load + per-item Dataset",
         },
         {
             "name": "ours (warm cache): time to first batch",
@@ -269,7 +264,7 @@ def run(quick: bool, n_events: int | None = None) -> list[dict]:
             "value": lec_bps,
             "unit": "batches/s",
             "target": "",
-            "note": "per-item + default collate",
+            "note": "per-item preprocessing + default collate",
         },
         {
             "name": "ours: steady batches/s",

@@ -70,6 +70,59 @@ def test_cnn_options_and_errors():
         Transformer(1, 100, width=10, heads=4)
 
 
+def _cnn_with_1d_ops(net: CNN, x: torch.Tensor) -> torch.Tensor:
+    """The CNN's forward pass written with the stock 1-D functional ops on (B, C, L)."""
+    import torch.nn.functional as F
+
+    h = x
+    for layer in net.features:
+        if isinstance(layer, torch.nn.Conv2d):
+            h = F.conv1d(
+                h,
+                layer.weight.squeeze(2),
+                layer.bias,
+                stride=layer.stride[1],
+                padding=layer.padding[1],
+            )
+        elif isinstance(layer, torch.nn.BatchNorm2d):
+            h = F.batch_norm(
+                h,
+                layer.running_mean.clone(),
+                layer.running_var.clone(),
+                layer.weight,
+                layer.bias,
+                training=layer.training,
+                eps=layer.eps,
+            )
+        elif isinstance(layer, torch.nn.MaxPool2d):
+            h = F.max_pool1d(h, layer.kernel_size[1])
+        elif isinstance(layer, torch.nn.AvgPool2d):
+            h = F.avg_pool1d(h, layer.kernel_size[1])
+        else:
+            h = layer(h)
+    pooled = {"avg": [h.mean(-1)], "max": [h.amax(-1)], "avgmax": [h.mean(-1), h.amax(-1)]}
+    return net.head(torch.cat(pooled[net.global_pool], dim=1))
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+@pytest.mark.parametrize("train", [True, False])
+def test_cnn_equals_the_stock_1d_network(pool, train):
+    """The channels-last 2-D layout is an implementation detail: outputs and gradients are
+    those of Conv1d/BatchNorm1d/MaxPool1d on (B, C, L), for odd lengths too."""
+    torch.manual_seed(0)
+    net = CNN(2, 301, depth=3, width=6, pool=pool, kernel_size=5, stem_stride=2, dropout=0.0)
+    net.train(train)
+    x = torch.randn(5, 2, 301)
+    assert next(net.features.parameters()).is_contiguous(memory_format=torch.channels_last)
+    out = net(x)
+    ref = _cnn_with_1d_ops(net, x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grads = torch.autograd.grad(out.square().sum(), list(net.parameters()))
+    ref_grads = torch.autograd.grad(ref.square().sum(), list(net.parameters()))
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
 def test_gru_downsamples_to_target_steps():
     net = GRU(1, 1000, target_steps=100)
     assert net.stride == 10

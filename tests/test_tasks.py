@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +276,44 @@ def test_tensorboard_images_and_hparams(tmp_path):
     content = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"])
     metric_tags = {m.name.tag for m in content.experiment.metric_infos}
     assert {"hp/val_best", "hp/test_auroc", "hp/test_mae"} <= metric_tags
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_training_loss_logging(every, tmp_path):
+    """Step losses reach the logger every ``log_every_n_steps`` steps; the epoch mean covers
+    every step (batch-size weighted) and multi-part tasks also log each part's mean."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    torch.manual_seed(0)
+    module = make_task("multitask", "mlp")
+    loader = DataLoader(
+        PulseSet(70, n_targets("multitask")), batch_size=16
+    )  # 5 steps, the last one of 6 events
+    steps: list[tuple[float, int]] = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx):
+            steps.append((float(outputs["loss"]), len(batch["energy"])))
+
+    logger = CSVLogger(tmp_path, name="csv")
+    tr = trainer(tmp_path, logger=logger, max_epochs=1, num_sanity_val_steps=0)
+    tr.log_every_n_steps = every
+    tr.callbacks.append(Record())
+    tr.fit(module, loader, loader)
+    with open(Path(logger.log_dir) / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    logged = [(int(r["step"]), float(r["train/loss_step"])) for r in rows if r["train/loss_step"]]
+    assert [s for s, _ in logged] == [k for k in range(5) if (k + 1) % every == 0]
+    for k, value in logged:
+        assert value == pytest.approx(steps[k][0], rel=1e-5)
+    epoch = [float(r["train/loss_epoch"]) for r in rows if r["train/loss_epoch"]]
+    weights = np.array([n for _, n in steps], dtype=float)
+    expected = np.average([v for v, _ in steps], weights=weights)
+    assert epoch == [pytest.approx(expected, rel=1e-5)]
+    assert any(r.get("train/loss_psd") for r in rows)
+    assert any(r.get("train/loss_energy") for r in rows)
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def init_weights(module: nn.Module, scheme: str, activation: str = "relu") -> No
         raise ValueError(f"unknown init '{scheme}'; choose he, xavier or default")
     nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv1d)):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             if scheme in ("he", "kaiming"):
                 nn.init.kaiming_normal_(m.weight, nonlinearity=nonlinearity)
             else:

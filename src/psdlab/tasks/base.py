@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
+from torchmetrics.aggregation import MeanMetric
 
 from psdlab.tasks.heads import InferenceModel
 from psdlab.utils.config import to_plain
@@ -63,6 +64,11 @@ class TaskPart(nn.Module):
     name: str = "part"
     head: nn.Module
     test_metric_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        # epoch mean of this part's training loss (logged by multi-part tasks)
+        self.train_loss = MeanMetric(nan_strategy="disable")
 
     def loss(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -143,6 +149,9 @@ class BaseTask(L.LightningModule):
             raise ValueError(f"monitor_mode must be min or max, got '{monitor_mode}'")
         self.net = build_backbone(hp["net"], hp["input_shape"])
         self.parts = nn.ModuleDict()
+        # epoch mean of the training loss; "disable": a NaN loss shows up as NaN, and no
+        # per-step isnan check forces a GPU sync
+        self.train_loss = MeanMetric(nan_strategy="disable")
         # compiled wrapper kept outside the module tree: state_dict keys stay "net.*"
         self.__dict__["_net_fn"] = torch.compile(self.net) if compile else self.net
         self._best: float | None = None
@@ -190,12 +199,32 @@ class BaseTask(L.LightningModule):
         raw = self(batch["waveform"])
         loss, parts = self._loss(raw, batch)
         bs = batch["waveform"].shape[0]
-        # only scalars here: logging metric objects every step is the largest avoidable cost
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        # Epoch means accumulate in torchmetrics (~50 us a step); ``self.log`` is called only
+        # on the steps Lightning writes to the loggers: its bookkeeping costs ~1 ms a call,
+        # a tenth of a small model's CPU step (docs/benchmarks.md).
+        # one value per event (a view, no copy) weights each batch by its size; MeanMetric's
+        # own ``weight`` argument is ignored under nan_strategy="disable" (torchmetrics 1.9)
+        self.train_loss.update(loss.detach().expand(bs))
         if len(self.parts) > 1:
             for name, value in parts.items():
-                self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=bs)
+                self.parts[name].train_loss.update(value.detach().expand(bs))
+        if self._step_log_due():
+            self.log("train/loss_step", loss, prog_bar=True, batch_size=bs)
         return loss
+
+    def _step_log_due(self) -> bool:
+        """True on the steps where Lightning writes step metrics (``log_every_n_steps``)."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return connector is None or bool(connector.should_update_logs)
+
+    def on_train_epoch_end(self) -> None:
+        means = {"train/loss_epoch": self.train_loss}
+        if len(self.parts) > 1:
+            means.update({f"train/loss_{n}": p.train_loss for n, p in self.parts.items()})
+        for key, metric in means.items():
+            if metric.update_called:  # compute() syncs the sums across DDP ranks
+                self.log(key, metric.compute(), prog_bar=key == "train/loss_epoch")
+            metric.reset()
 
     def _eval_step(self, stage: str, batch: Mapping[str, torch.Tensor]) -> None:
         raw = self(batch["waveform"])
