@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, Path]:
     sys.path.insert(0, str(BENCH))
     import run as bench_cli
 
@@ -24,11 +24,11 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Pat
     docs.write_text("# Benchmarks\n\nHand-written context.\n")
     work = tmp_path_factory.mktemp("work")
     rows = bench_cli.main(["--tiny", "--docs", str(docs), "--workdir", str(work)])
-    return rows, docs
+    return rows, docs, work
 
 
-def test_tiny_benchmark_has_expected_rows(bench_run: tuple[list[dict], Path]) -> None:
-    rows, _ = bench_run
+def test_tiny_benchmark_has_expected_rows(bench_run: tuple[list[dict], Path, Path]) -> None:
+    rows, _, _ = bench_run
     names = {(r["group"], r["name"]) for r in rows}
     for model in ("mlp", "cnn"):
         for label in (
@@ -48,13 +48,28 @@ def test_tiny_benchmark_has_expected_rows(bench_run: tuple[list[dict], Path]) ->
         assert math.isfinite(r["value"]) and r["value"] > 0, r
 
 
-def test_docs_keep_hand_written_text(bench_run: tuple[list[dict], Path]) -> None:
-    _, docs = bench_run
+def test_docs_keep_hand_written_text(bench_run: tuple[list[dict], Path, Path]) -> None:
+    _, docs, _ = bench_run
     text = docs.read_text()
     assert "Hand-written context." in text
     for section in ("meta", "simulate", "train", "data"):
         assert f"<!-- bench:{section}:start -->" in text
     assert "| train mlp | psdlab (Lightning, defaults) |" in text
+
+
+def test_gpu_section_runs_on_the_cpu(bench_run: tuple[list[dict], Path, Path]) -> None:
+    """The GPU section's code path (bf16 loops, psdlab's bf16-mixed Trainer, the lecture
+    loop with per-batch copies) on the CPU, so it is not first run on a lent GPU."""
+    _, _, work = bench_run
+    import gpu_bench
+
+    rows = gpu_bench.run("tiny", work, next(work.glob("sim_*.hdf5")), device="cpu")
+    names = {(r["group"], r["name"]) for r in rows}
+    for model in ("mlp", "cnn"):
+        for label in ("psdlab / raw", "psdlab / lecture", "raw bf16 loop, batch 64"):
+            assert (f"gpu {model}", label) in names
+    for r in rows:
+        assert math.isfinite(r["value"]) and r["value"] > 0, r
 
 
 def test_lecture_pipeline_feeds_psdlab_numbers(compose_train_cfg, tiny_dataset, monkeypatch):
