@@ -77,7 +77,7 @@ class TrainSizes:
 
 SIZES = {
     "tiny": TrainSizes(600, 1, {"mlp": 1, "cnn": 1}, {"mlp": 3, "cnn": 2}, 1, 1, ()),
-    "quick": TrainSizes(6000, 3, {"mlp": 1, "cnn": 1}, {"mlp": 18, "cnn": 12}, 2, 4, ("mlp",)),
+    "quick": TrainSizes(6000, 3, {"mlp": 1, "cnn": 2}, {"mlp": 18, "cnn": 18}, 2, 4, ("mlp",)),
     "full": TrainSizes(
         65000, 3, {"mlp": 1, "cnn": 1}, {"mlp": 203, "cnn": 100}, 3, 13, ("mlp", "cnn")
     ),
