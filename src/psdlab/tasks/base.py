@@ -199,11 +199,11 @@ class BaseTask(L.LightningModule):
         raw = self(batch["waveform"])
         loss, parts = self._loss(raw, batch)
         bs = batch["waveform"].shape[0]
-        # Epoch means accumulate in torchmetrics (~50 us a step); ``self.log`` is called only
+        # Epoch means accumulate in torchmetrics (~50 us a step), one value per event (an
+        # expand view) so that each batch counts by its size: MeanMetric ignores its own
+        # ``weight`` under nan_strategy="disable" (torchmetrics 1.9). ``self.log`` runs only
         # on the steps Lightning writes to the loggers: its bookkeeping costs ~1 ms a call,
         # a tenth of a small model's CPU step (docs/benchmarks.md).
-        # one value per event (a view, no copy) weights each batch by its size; MeanMetric's
-        # own ``weight`` argument is ignored under nan_strategy="disable" (torchmetrics 1.9)
         self.train_loss.update(loss.detach().expand(bs))
         if len(self.parts) > 1:
             for name, value in parts.items():
