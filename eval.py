@@ -11,7 +11,7 @@ os.environ.setdefault("PSDLAB_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from psdlab.evaluate import evaluate
+    from psdlab.run.evaluate import evaluate
 
     evaluate(cfg)
 

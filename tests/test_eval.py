@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from psdlab.evaluate import evaluate
-from psdlab.train import train
+from psdlab.run.evaluate import evaluate
+from psdlab.run.train import train
 
 from .conftest import compose_config
 

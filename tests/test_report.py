@@ -133,8 +133,8 @@ def test_report_graceful_at_tiny_statistics(tiny_dataset) -> None:
 def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    from psdlab.evaluate import evaluate
-    from psdlab.train import train
+    from psdlab.run.evaluate import evaluate
+    from psdlab.run.train import train
 
     from .test_eval import _compose_eval
 

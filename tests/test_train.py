@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from psdlab.train import train
+from psdlab.run.train import train
 
 RUN_FILES = ("config_resolved.yaml", "run_record.json", "metrics.json", "predictions.h5")
 

@@ -1,24 +1,23 @@
 """Build the experiment's parts from the composed Hydra config.
 
-The model and task receive plain dicts (not DictConfigs or objects) so that everything saved
-in a checkpoint is a primitive: ``Task.load_from_checkpoint`` then works with torch's
+The task receives plain dicts (not DictConfigs or objects) so that everything saved in a
+checkpoint is a primitive: ``Task.load_from_checkpoint`` then works with torch's
 ``weights_only=True`` loading and needs no Hydra at all.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import hydra
+import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch import Callback, LightningDataModule, LightningModule
+from lightning.pytorch import Callback, LightningDataModule
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from psdlab.tasks import Task
 from psdlab.utils.config import to_plain
-
-log = logging.getLogger(__name__)
 
 
 def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
@@ -43,28 +42,39 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger] | bool:
     return _instantiate_group(cfg, "logger") or False
 
 
-def build_datamodule(data_cfg: DictConfig, stage: str = "fit") -> LightningDataModule:
-    """Instantiate the data module from the ``data`` config and set it up for ``stage``, so
-    the input shape is known.
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    """The Lightning Trainer of ``cfg.trainer`` with the configured callbacks and loggers."""
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
-    Nested configs (preprocessing, dataset generation) are passed as plain dicts: the data
-    module decides when to build or call them (generation runs in ``prepare_data`` only).
+
+def build_datamodule(data_cfg: DictConfig, stage: str | None = None) -> LightningDataModule:
+    """Instantiate the data module of the ``data`` config.
+
+    Training and evaluation leave ``stage`` None: the Trainer prepares and sets it up. Code
+    that reads the data without a Trainer (benchmarks, notebooks) passes a stage ("fit",
+    "test") to get it prepared and set up. Nested configs (preprocessing, dataset
+    generation) are passed as plain dicts: the data module decides when to build or call
+    them (generation runs in ``prepare_data`` only).
     """
     datamodule = hydra.utils.instantiate(data_cfg, _recursive_=False, _convert_="all")
-    datamodule.prepare_data()
-    datamodule.setup(stage)
+    if stage is not None:
+        datamodule.prepare_data()
+        datamodule.setup(stage)
     return datamodule
 
 
-def build_task(cfg: DictConfig, datamodule: LightningDataModule) -> LightningModule:
-    """Instantiate the task LightningModule with its backbone sized for the data.
+def build_task(cfg: DictConfig, datamodule: Any) -> Task:
+    """The task of ``cfg.task`` with its backbone sized by ``datamodule.input_shape``.
 
-    ``pos_weight: auto`` is resolved by the task itself from the data module at fit time.
+    ``input_shape`` follows from the data and preprocessing configuration alone, so no data is
+    read here; ``pos_weight: auto`` is resolved by the task from the data module at fit time.
     """
     in_channels, input_length = datamodule.input_shape
     net = to_plain(cfg.model)
     net.update(in_channels=int(in_channels), input_length=int(input_length))
-    overrides: dict[str, Any] = {
+    overrides = {
         "net": net,
         "optimizer": to_plain(cfg.optimizer),
         "scheduler": to_plain(cfg.get("scheduler")),
