@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import init_weights, make_activation
+from psdlab.utils.errors import ConfigError
 
 
 class CNN(nn.Module):
@@ -68,9 +69,9 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if global_pool not in ("avg", "max", "avgmax"):
-            raise ValueError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
+            raise ConfigError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
         if pool not in ("max", "avg", "none"):
-            raise ValueError(f"pool must be max, avg or none, got '{pool}'")
+            raise ConfigError(f"pool must be max, avg or none, got '{pool}'")
         blocks: list[nn.Module] = []
         c_in, length = in_channels, input_length
         for i in range(depth):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from psdlab.tasks import Task, export_onnx, export_torchscript
+from psdlab.utils.errors import ConfigError
 from psdlab.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def export_model(task: Task, fmt: str | None, output_dir: Path, input_shape: Seq
     elif fmt == "torchscript":
         export_torchscript(task, output_dir / "model.ts", input_shape)
     elif fmt not in (None, "none"):
-        raise ValueError(f"export.model: expected onnx, torchscript or null, got '{fmt}'")
+        raise ConfigError(f"export.model: expected onnx, torchscript or null, got '{fmt}'")
 
 
 def write_test_artifacts(

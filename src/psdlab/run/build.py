@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from psdlab.tasks import Task
 from psdlab.utils.config import to_plain
+from psdlab.utils.errors import ConfigError
 
 
 def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
@@ -27,7 +28,7 @@ def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
         if entry is None:
             continue
         if "_target_" not in entry:
-            raise ValueError(f"{group}.{name}: expected a config with _target_, got {entry}")
+            raise ConfigError(f"{group}.{name}: expected a config with _target_, got {entry}")
         objects.append(hydra.utils.instantiate(entry))
     return objects
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from psdlab.run.build import build_datamodule, build_task, build_trainer
 from psdlab.run.finish import test_and_write
 from psdlab.run.record import build_run_record, process_wall_time, recorded_run, write_run_record
+from psdlab.utils.errors import MissingFileError
 from psdlab.utils.io import atomic_path
 from psdlab.utils.summary import print_metrics_table, scalar_metrics
 
@@ -33,13 +34,13 @@ def resolve_resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     if ckpt_path == "last":
         last = output_dir / "checkpoints" / "last.ckpt"
         if not last.exists():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"ckpt_path=last: no checkpoint at {last}; start the resumed run in the "
                 "interrupted run's directory with hydra.run.dir=<that directory>"
             )
         return str(last)
     if not Path(ckpt_path).exists():
-        raise FileNotFoundError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
+        raise MissingFileError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
     return ckpt_path
 
 

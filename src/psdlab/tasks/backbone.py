@@ -9,6 +9,7 @@ import hydra.utils
 from torch import nn
 
 from psdlab.utils.config import to_plain
+from psdlab.utils.errors import ConfigError
 
 
 def build_backbone(net: Mapping[str, Any], input_shape: Sequence[int] | None = None) -> nn.Module:
@@ -18,7 +19,7 @@ def build_backbone(net: Mapping[str, Any], input_shape: Sequence[int] | None = N
         cfg["in_channels"], cfg["input_length"] = int(input_shape[0]), int(input_shape[-1])
     missing = [k for k in ("_target_", "in_channels", "input_length") if cfg.get(k) is None]
     if missing:
-        raise ValueError(
+        raise ConfigError(
             f"backbone config lacks {missing}: pass net with in_channels/input_length filled "
             "in (the run layer does this from datamodule.input_shape) or give input_shape=[C, L]"
         )

@@ -30,12 +30,13 @@ from psdlab.tasks.heads import InferenceModel
 from psdlab.tasks.optim import configure_optimization
 from psdlab.tasks.parts.base import TaskPart
 from psdlab.utils.config import to_plain
+from psdlab.utils.errors import ConfigError
 
 
 def build_parts(specs: Mapping[str, Mapping[str, Any]], in_features: int) -> nn.ModuleDict:
     """One part per entry of ``specs`` (name -> config dict with ``_target_``)."""
     if not specs:
-        raise ValueError("a task needs at least one part (task.parts: {name: {_target_: ...}})")
+        raise ConfigError("a task needs at least one part (task.parts: {name: {_target_: ...}})")
     parts = nn.ModuleDict()
     for name, spec in specs.items():
         part = hydra.utils.instantiate(dict(spec), in_features=in_features, _convert_="all")
@@ -81,7 +82,7 @@ class Task(L.LightningModule):
     ) -> None:
         super().__init__()
         if monitor_mode not in ("min", "max"):
-            raise ValueError(f"monitor_mode must be min or max, got '{monitor_mode}'")
+            raise ConfigError(f"monitor_mode must be min or max, got '{monitor_mode}'")
         # plain values before save_hyperparameters() records them (weights_only loading)
         net, parts, optimizer, scheduler, input_shape = map(
             to_plain, (net, parts, optimizer, scheduler, input_shape)

@@ -21,6 +21,7 @@ from psdlab.metrics.classification import BackgroundRejectionAtSignalEfficiency,
 from psdlab.tasks.heads import BinaryHead
 from psdlab.tasks.losses import binary_loss, binary_probabilities, check_binary_loss
 from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
+from psdlab.utils.errors import ConfigError
 
 MEAN_OVER_LABELS = ("auroc", "acc", "bkg_rej_at_90")
 
@@ -33,7 +34,7 @@ def parse_pos_weight(pos_weight: Any, n_targets: int) -> list[float] | str | Non
         return [float(pos_weight)] * n_targets
     values = [float(v) for v in pos_weight]
     if len(values) != n_targets:
-        raise ValueError(f"pos_weight has {len(values)} values for {n_targets} targets")
+        raise ConfigError(f"pos_weight has {len(values)} values for {n_targets} targets")
     return values
 
 
@@ -75,7 +76,7 @@ class ClassificationPart(TaskPart):
         super().__init__(weight)
         check_binary_loss(loss)
         if not targets:
-            raise ValueError("a classification part needs at least one target label")
+            raise ConfigError("a classification part needs at least one target label")
         self.targets = list(targets)
         pos_weight = parse_pos_weight(pos_weight, len(self.targets))
         self.loss_name, self.threshold, self.sig_eff = loss, float(threshold), float(sig_eff)
@@ -111,7 +112,7 @@ class ClassificationPart(TaskPart):
         if not self.auto_pos_weight:
             return
         if datamodule is None or not hasattr(datamodule, "positive_fraction"):
-            raise ValueError(
+            raise ConfigError(
                 "pos_weight: auto needs a datamodule with positive_fraction(target); "
                 "pass a number (or list) instead"
             )
@@ -129,7 +130,7 @@ class ClassificationPart(TaskPart):
         if y.ndim == 1:
             y = y.unsqueeze(1)
         if y.shape[1] != len(self.targets):
-            raise ValueError(
+            raise ConfigError(
                 f"batch labels have {y.shape[1]} columns, task targets are {self.targets}"
             )
         return y

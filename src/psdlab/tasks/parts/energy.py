@@ -18,6 +18,7 @@ from psdlab.metrics.regression import DEFAULT_ENERGY_BINS, regression_metrics
 from psdlab.tasks.heads import EnergyHead
 from psdlab.tasks.losses import REGRESSION_LOSSES, regression_loss
 from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
+from psdlab.utils.errors import ConfigError
 
 
 class EnergyPart(TaskPart):
@@ -48,7 +49,9 @@ class EnergyPart(TaskPart):
     ) -> None:
         super().__init__(weight)
         if loss not in REGRESSION_LOSSES:
-            raise ValueError(f"unknown regression loss '{loss}'; choose one of {REGRESSION_LOSSES}")
+            raise ConfigError(
+                f"unknown regression loss '{loss}'; choose one of {REGRESSION_LOSSES}"
+            )
         self.loss_name, self.beta = loss, float(smooth_l1_beta)
         self.head = EnergyHead(in_features, target_scale, target_offset)
         self.metrics = nn.ModuleDict(
