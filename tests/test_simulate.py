@@ -14,6 +14,7 @@ from psdlab.simulate import (
     SimulatorConfig,
     generate_dataset,
     get_calibration,
+    label_range,
     write_file,
 )
 from psdlab.simulate.__main__ import main as cli_main
@@ -26,7 +27,7 @@ CFG = SimulatorConfig.short_traces()  # 1200 samples, tp0 ~ 400: same physics, f
 @pytest.fixture(scope="module")
 def sample():
     """3000 labelled events of the natural spectrum."""
-    return PulseSimulator(CFG, seed=11).generate(3000)
+    return label_range(PulseSimulator(CFG, seed=11), 0, 3000)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ def enriched():
     """DEP/FEP-enriched labelled events (like a long calibration run), other seed."""
     sim = PulseSimulator(CFG, seed=12)
     wf, tr = sim.raw_range(0, 16000, line_boost={"dep": 12.0, "fep": 2.0, "low": 0.25})
-    labels, params = apply_cuts(wf, tr["gain_kev_per_adc"], tr["tau_us"], get_calibration(CFG), CFG)
+    labels, params = apply_cuts(
+        wf, tr["gain_kev_per_adc"], tr["tau_us"], get_calibration(CFG), CFG.sampling_period_ns
+    )
     return wf[:300], tr, labels, params
 
 
@@ -101,7 +104,7 @@ def test_atomic_write_leaves_nothing(tmp_path, monkeypatch):
         raise RuntimeError("interrupted")
 
     get_calibration(CFG)
-    monkeypatch.setattr(PulseSimulator, "generate_range", boom)
+    monkeypatch.setattr(PulseSimulator, "raw_range", boom)
     with pytest.raises(RuntimeError):
         write_file(tmp_path / "x.hdf5", 100, config=CFG)
     assert list(tmp_path.iterdir()) == []

@@ -104,19 +104,22 @@ def _forward_crossing(x: np.ndarray, level: np.ndarray, start: np.ndarray) -> np
     return np.where(np.isnan(t), start, t)
 
 
-def _process_block(
+def _baseline_and_pz(
     wf: np.ndarray, tau_samples: np.ndarray, dt_ns: float, cfg: DSPConfig
-) -> dict[str, np.ndarray]:
-    n, length = wf.shape
-    rows = np.arange(n)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Baseline mean and rms from the pre-trace, and the double-pole-zero-corrected trace."""
     bl_win = wf[:, : cfg.baseline_samples]
     baseline = bl_win.mean(axis=1)
     baseline_rms = bl_win.std(axis=1)
-    w = wf - baseline[:, None]
     tau2 = cfg.tau2_us * 1000.0 / dt_ns
-    pz = double_pole_zero(w, tau_samples, tau2, cfg.tau2_fraction)
+    pz = double_pole_zero(wf - baseline[:, None], tau_samples, tau2, cfg.tau2_fraction)
+    return baseline, baseline_rms, pz
 
-    # rough energy and the 50 % point, used to anchor every other time
+
+def _start_times(pz: np.ndarray, baseline_rms: np.ndarray, cfg: DSPConfig) -> dict[str, np.ndarray]:
+    """Smoothed traces, the 50 % point and t0 (walked back from it), which anchor the rest."""
+    n, length = pz.shape
+    rows = np.arange(n)
     sm = _moving_average(pz, cfg.smooth)
     sm0 = _moving_average(pz, cfg.t0_smooth)
     tail = sm[:, -min(200, length // 4) :].mean(axis=1)
@@ -130,31 +133,40 @@ def _process_block(
     # the averaging window delays the smoothed trace by about half its length
     tp0 = np.where(np.isnan(tp0), t50, tp0) - (cfg.t0_smooth - 1) / 2.0
     tp0 = np.clip(tp0, 0, length - 1)
+    return {"sm": sm, "tail": tail, "t50": t50, "tp0": tp0}
 
-    # trapezoidal energy, fixed-time pickoff inside the flat top
+
+def _trap_energy(pz: np.ndarray, tp0: np.ndarray, cfg: DSPConfig) -> np.ndarray:
+    """Trapezoidal energy, fixed-time pickoff inside the flat top."""
+    n, length = pz.shape
     trap = trap_norm(pz, cfg.energy_rise, cfg.energy_flat)
     pick_off = cfg.energy_flat - max(20, cfg.energy_flat // 7)
     pick = np.clip(np.round(tp0).astype(np.int64) + cfg.energy_rise + pick_off, 0, length - 1)
-    trap_energy = trap[rows, pick]
-    e_ref = np.where(trap_energy > 1.0, trap_energy, np.maximum(tail, 1.0))
+    return trap[np.arange(n), pick]
 
-    t80 = _forward_crossing(sm, 0.8 * e_ref, t50)
-    t95 = _forward_crossing(sm, 0.95 * e_ref, t80)
-    t99 = _forward_crossing(sm, 0.99 * e_ref, t95)
-    delay = (cfg.smooth - 1) / 2.0
-    t50, t80, t95, t99 = (t - delay for t in (t50, t80, t95, t99))
 
-    # current: 8+8 triangular filter = difference of adjacent 8-sample means
+def _max_current(pz: np.ndarray, tp0: np.ndarray, t99: np.ndarray, cfg: DSPConfig) -> np.ndarray:
+    """A: maximum of the 8+8 triangular current (difference of adjacent 8-sample means)."""
     r = cfg.current_rise
     cur = trap_norm(pz, r, 0) / r
-    idx = np.arange(length)[None, :]
+    idx = np.arange(pz.shape[1])[None, :]
     lo = (tp0 - 5)[:, None]
     hi = (t99 + r + 10)[:, None]
-    cur_masked = np.where((idx >= lo) & (idx <= hi), cur, -np.inf)
-    a_max = cur_masked.max(axis=1)
-    a_max = np.where(np.isfinite(a_max), a_max, 0.0)
+    a_max = np.where((idx >= lo) & (idx <= hi), cur, -np.inf).max(axis=1)
+    return np.where(np.isfinite(a_max), a_max, 0.0)
 
-    # DCR: slope of the PZ-corrected tail, 0.5 us after the 95 % point to the trace end
+
+def _dcr_and_lq(
+    pz: np.ndarray,
+    t80: np.ndarray,
+    t95: np.ndarray,
+    e_ref: np.ndarray,
+    dt_ns: float,
+    cfg: DSPConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DCR: slope of the PZ-corrected tail from 0.5 us after the 95 % point to the trace end
+    (fraction of E per us). LQ: area between flat top and pulse after the 80 % point."""
+    n, length = pz.shape
     s1 = np.round(t95).astype(np.int64) + cfg.dcr_delay
     s1 = np.minimum(s1, length - 2 * cfg.dcr_window)
     s2 = np.full(n, length - cfg.dcr_window)
@@ -162,11 +174,26 @@ def _process_block(
     m2 = _window_mean(pz, s2, cfg.dcr_window)
     dt_us = np.maximum(s2 - s1, 1) * dt_ns / 1000.0
     dcr = (m2 - m1) / dt_us / e_ref
-
-    # LQ: area between the flat top and the pulse after the 80 % point (units: samples)
     s80 = np.round(t80).astype(np.int64)
     lq = cfg.lq_window * (1.0 - _window_mean(pz, s80, cfg.lq_window) / e_ref)
+    return dcr, lq
 
+
+def _process_block(
+    wf: np.ndarray, tau_samples: np.ndarray, dt_ns: float, cfg: DSPConfig
+) -> dict[str, np.ndarray]:
+    baseline, baseline_rms, pz = _baseline_and_pz(wf, tau_samples, dt_ns, cfg)
+    st = _start_times(pz, baseline_rms, cfg)
+    sm, t50, tp0 = st["sm"], st["t50"], st["tp0"]
+    trap_energy = _trap_energy(pz, tp0, cfg)
+    e_ref = np.where(trap_energy > 1.0, trap_energy, np.maximum(st["tail"], 1.0))
+    t80 = _forward_crossing(sm, 0.8 * e_ref, t50)
+    t95 = _forward_crossing(sm, 0.95 * e_ref, t80)
+    t99 = _forward_crossing(sm, 0.99 * e_ref, t95)
+    delay = (cfg.smooth - 1) / 2.0
+    t50, t80, t95, t99 = (t - delay for t in (t50, t80, t95, t99))
+    a_max = _max_current(pz, tp0, t99, cfg)
+    dcr, lq = _dcr_and_lq(pz, t80, t95, e_ref, dt_ns, cfg)
     return {
         "baseline": baseline,
         "baseline_rms": baseline_rms,

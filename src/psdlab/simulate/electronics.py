@@ -30,6 +30,9 @@ def _pink_norm() -> float:
 PINK_NORM = _pink_norm()
 
 
+# One numba kernel over the whole signal chain on purpose: the filters are recursions that
+# carry state sample by sample, and fusing them into one loop per trace keeps the (n, L)
+# intermediates out of memory; splitting it would cost a pass over the data per stage.
 @nb.njit(parallel=True, cache=True)
 def shape_and_digitise(
     current: np.ndarray,

@@ -1,67 +1,63 @@
-"""Labels from classical cuts, with constants from a cached calibration campaign.
+"""Simulated events with labels: the simulator's calibration campaign and the composition.
 
-As in the real release, a label is the outcome of a cut computed on the waveform, not the
-truth. The cut values cannot be derived inside a small file (a few hundred events hold
-almost no DEP events), so, like an experiment's calibration campaign, one large internal
-calibration run per :class:`SimulatorConfig` (fixed seed, DEP- and FEP-enriched) fixes the
-energy scale, the A/E/DCR/LQ bands and the cut values. The result is cached as JSON keyed
-by the configuration hash (written atomically), so every file of a configuration shares it.
+The simulator (:mod:`psdlab.simulate.simulator`) makes traces and truth only; the classical
+cuts live in :mod:`psdlab.labelling`. This module joins them, as an experiment does: the cut
+values cannot be derived inside a small file (a few hundred events hold almost no DEP
+events), so one large internal calibration run per :class:`SimulatorConfig` (fixed seed,
+DEP- and FEP-enriched) fixes the energy scale, the A/E/DCR/LQ bands and the cut values. The
+result is cached as JSON keyed by the configuration hash and the code version (written
+atomically), so every file of a configuration shares it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from psdlab.dsp import (
-    BandCorrection,
-    DSPConfig,
-    EnergyCalibration,
-    compute_parameters,
-    dep_cut_threshold,
+from psdlab.dsp import DSPConfig, compute_parameters
+from psdlab.labelling import (
+    CALIBRATION_VERSION,
+    CutCalibration,
+    CutSettings,
+    apply_cuts,
+    fit_cuts,
 )
 from psdlab.simulate.config import SimulatorConfig
+from psdlab.simulate.simulator import PulseSimulator
 from psdlab.utils.io import atomic_path
 
-CALIBRATION_VERSION = 2  # bump whenever pulse, DSP or cut code changes
+__all__ = [
+    "CALIBRATION_VERSION",
+    "CutCalibration",
+    "apply_cuts",
+    "cache_dir",
+    "calibrate",
+    "cut_settings",
+    "dsp_config_for",
+    "get_calibration",
+    "label_range",
+]
+
 _MEMO: dict[str, CutCalibration] = {}
-
-
-@dataclass(frozen=True)
-class CutCalibration:
-    """Constants of the classical cuts of one configuration (see docs/simulator.md)."""
-
-    energy_slope: float
-    energy_offset: float
-    aoe_band: dict[str, float]
-    aoe_low_cut: float
-    aoe_high_cut: float
-    dcr_band: dict[str, float]
-    dcr_cut: float
-    lq_band: dict[str, float]
-    lq_cut: float
-    dsp: dict[str, float]
-    config_hash: str
-    n_events: int
-
-    def to_json(self) -> str:
-        return json.dumps({"version": CALIBRATION_VERSION, **asdict(self)}, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> CutCalibration:
-        d = json.loads(text)
-        if d.pop("version", None) != CALIBRATION_VERSION:
-            raise ValueError("stale calibration version")
-        return cls(**d)
+CAMPAIGN_BOOST = {"dep": 12.0, "fep": 2.0, "low": 0.25}  # like a long calibration run
 
 
 def dsp_config_for(cfg: SimulatorConfig) -> DSPConfig:
+    """The MJD filter chain fitted to the configuration's trace length and tp0."""
     return DSPConfig.for_trace(
         cfg.trace_length, cfg.tp0_mean, tau2_us=cfg.tau2_us, tau2_fraction=cfg.tau2_fraction
+    )
+
+
+def cut_settings(cfg: SimulatorConfig) -> CutSettings:
+    """The cut positions kept in the simulator configuration (they key its calibration)."""
+    return CutSettings(
+        aoe_low_keep=cfg.aoe_low_keep,
+        aoe_high_sigma=cfg.aoe_high_sigma,
+        dcr_sigma=cfg.dcr_sigma,
+        lq_keep=cfg.lq_keep,
     )
 
 
@@ -71,51 +67,21 @@ def cache_dir() -> Path:
     return Path(root) / "simulator_calibration"
 
 
-def _uncalibrated_kev(params: dict[str, np.ndarray], gain: np.ndarray) -> np.ndarray:
-    # per-detector gains are known from each channel's own calibration: apply them first
-    return params["trap_energy"] * gain
-
-
 def calibrate(cfg: SimulatorConfig, progress: bool = False) -> CutCalibration:
     """Run the calibration campaign for ``cfg`` and derive every cut constant."""
-    from psdlab.simulate.simulator import PulseSimulator
-
     sim = PulseSimulator(cfg, seed=cfg.calibration_seed)
     dspc = dsp_config_for(cfg)
     n = cfg.calibration_events
-    boost = {"dep": 12.0, "fep": 2.0, "low": 0.25}
-    chunks = []
+    chunks, gains = [], []
     for s in range(0, n, 5000):
-        wf, tr = sim.raw_range(s, min(n, s + 5000), line_boost=boost)
-        p = compute_parameters(wf, cfg.sampling_period_ns, tr["tau_us"], dspc)
-        p["uncal"] = _uncalibrated_kev(p, tr["gain_kev_per_adc"])
-        chunks.append(p)
+        wf, tr = sim.raw_range(s, min(n, s + 5000), line_boost=CAMPAIGN_BOOST)
+        chunks.append(compute_parameters(wf, cfg.sampling_period_ns, tr["tau_us"], dspc))
+        gains.append(tr["gain_kev_per_adc"])
         if progress:
             print(f"calibration: {min(n, s + 5000)}/{n} events", flush=True)
-    p = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    ecal = EnergyCalibration.fit(p["uncal"])
-    energy = ecal(p["uncal"])
-    aoe_band = BandCorrection.fit(energy, p["aoe"], side="upper")
-    aoe_c = aoe_band.classifier(energy, p["aoe"])
-    low = dep_cut_threshold(energy, aoe_c, keep=cfg.aoe_low_keep)
-    high = cfg.aoe_high_sigma
-    dcr_band = BandCorrection.fit(energy, p["dcr"], side="lower")
-    lq_band = BandCorrection.fit(energy, p["lq"], side="lower")
-    lq_c = lq_band.classifier(energy, p["lq"])
-    lq_cut = dep_cut_threshold(energy, lq_c, keep=cfg.lq_keep, upper=True)
-    return CutCalibration(
-        energy_slope=ecal.slope,
-        energy_offset=ecal.offset,
-        aoe_band=aoe_band.to_dict(),
-        aoe_low_cut=float(low),
-        aoe_high_cut=float(high),
-        dcr_band=dcr_band.to_dict(),
-        dcr_cut=float(cfg.dcr_sigma),
-        lq_band=lq_band.to_dict(),
-        lq_cut=float(lq_cut),
-        dsp=asdict(dspc),
-        config_hash=cfg.physics_hash(),
-        n_events=n,
+    params = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return fit_cuts(
+        params, np.concatenate(gains), cut_settings(cfg), dspc, config_hash=cfg.physics_hash()
     )
 
 
@@ -140,29 +106,33 @@ def get_calibration(cfg: SimulatorConfig, progress: bool = False) -> CutCalibrat
     return cal
 
 
-def apply_cuts(
-    waveforms: np.ndarray,
-    gain_kev_per_adc: np.ndarray,
-    tau_us: np.ndarray,
-    cal: CutCalibration,
-    cfg: SimulatorConfig,
+def label_range(
+    sim: PulseSimulator, start: int, stop: int, first_id: int = 0, run_number: int = 0
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Calibrated energy and the four pass/fail labels (True = signal-like) of traces."""
-    params = compute_parameters(
-        waveforms, cfg.sampling_period_ns, tau_us, DSPConfig(**cal.dsp), chunk_size=2000
+    """Events ``start..stop`` of ``sim``'s stream with labels, as ``(root, truth)``.
+
+    ``root`` holds the release datasets (``raw_waveform``, ``energy_label``, the four
+    ``psd_label_*``, ``tp0``, ``detector``, ``run_number``, ``id``); ``truth`` the simulated
+    truth plus every DSP parameter as ``dsp_*`` and ``aoe_classifier``.
+    """
+    wf, truth = sim.raw_range(start, stop)
+    cal = get_calibration(sim.config)
+    labels, params = apply_cuts(
+        wf, truth["gain_kev_per_adc"], truth["tau_us"], cal, sim.config.sampling_period_ns
     )
-    energy = cal.energy_offset + cal.energy_slope * _uncalibrated_kev(params, gain_kev_per_adc)
-    aoe_c = BandCorrection(**cal.aoe_band).classifier(energy, params["aoe"])
-    dcr_c = BandCorrection(**cal.dcr_band).classifier(energy, params["dcr"])
-    lq_c = BandCorrection(**cal.lq_band).classifier(energy, params["lq"])
-    labels = {
-        "energy": energy,
-        "low_avse": aoe_c > cal.aoe_low_cut,
-        "high_avse": aoe_c < cal.aoe_high_cut,
-        "dcr": dcr_c < cal.dcr_cut,
-        "lq": lq_c < cal.lq_cut,
-        "aoe_classifier": aoe_c,
-        "dcr_classifier": dcr_c,
-        "lq_classifier": lq_c,
+    n = wf.shape[0]
+    root = {
+        "raw_waveform": wf,
+        "energy_label": labels["energy"],
+        "psd_label_low_avse": labels["low_avse"],
+        "psd_label_high_avse": labels["high_avse"],
+        "psd_label_dcr": labels["dcr"],
+        "psd_label_lq": labels["lq"],
+        "tp0": np.round(params["tp0"]).astype(np.int64),
+        "detector": sim.detectors.detector_id[truth["detector_index"]],
+        "run_number": np.full(n, run_number, dtype=np.int64),
+        "id": np.arange(first_id + start, first_id + stop, dtype=np.int64),
     }
-    return labels, params
+    truth = {**truth, **{f"dsp_{k}": v for k, v in params.items()}}
+    truth["aoe_classifier"] = labels["aoe_classifier"]
+    return root, truth

@@ -38,6 +38,68 @@ def _cluster_charge(t_ns: float, d_mm: float, wp_mm: float, v: float, te_ns: flo
     return hole + elec
 
 
+@nb.njit(cache=True)
+def _add_cluster(
+    row: np.ndarray,
+    tp0: float,
+    d: float,
+    f: float,
+    te_ns: float,
+    dt_ns: float,
+    wp_mm: float,
+    v_mm_ns: float,
+    cloud_sigma_ns: float,
+    diffusion_ns2_per_ns: float,
+) -> float:
+    """Add one hole cluster's current, smeared by its arrival-time spread; return its end."""
+    length = row.size
+    t_h = (d - wp_mm) / v_mm_ns
+    t_end = max(t_h, te_ns)
+    sig = math.sqrt(cloud_sigma_ns**2 + diffusion_ns2_per_ns * t_h) / dt_ns
+    half = math.ceil(4.0 * sig) + 1
+    j0 = math.floor(tp0)
+    j1 = min(length - 1, math.ceil(tp0 + t_end / dt_ns) + 1)
+    # Gaussian kernel weights (normalised on the discrete grid)
+    norm = 0.0
+    for k in range(-half, half + 1):
+        norm += math.exp(-0.5 * (k / sig) ** 2)
+    q_prev = 0.0
+    for j in range(j0, j1 + 1):
+        q = _cluster_charge((j - tp0) * dt_ns, d, wp_mm, v_mm_ns, te_ns)
+        cur = (q - q_prev) * f / norm
+        q_prev = q
+        if cur == 0.0:
+            continue
+        for k in range(-half, half + 1):
+            jj = j + k
+            if 0 <= jj < length:
+                row[jj] += cur * math.exp(-0.5 * (k / sig) ** 2)
+    return t_end
+
+
+@nb.njit(cache=True)
+def _slow_release(row: np.ndarray, tau_samples: float) -> None:
+    """Transition-layer events: the whole signal convolved with an exponential."""
+    a = math.exp(-1.0 / tau_samples)
+    y = 0.0
+    for j in range(row.size):
+        y = a * y + (1.0 - a) * row[j]
+        row[j] = y
+
+
+@nb.njit(cache=True)
+def _delayed_charge(row: np.ndarray, fd: float, t_end: float, tau_samples: float) -> None:
+    """Surface alphas: a fraction ``fd`` trapped on the surface, released after ``t_end``."""
+    for j in range(row.size):
+        row[j] *= 1.0 - fd
+    start = max(0, math.ceil(t_end))
+    prev = 1.0
+    for j in range(start, row.size):
+        cur = math.exp(-(j - t_end) / tau_samples)
+        row[j] += fd * (prev - cur)
+        prev = cur
+
+
 @nb.njit(parallel=True, cache=True)
 def induced_current(
     out: np.ndarray,
@@ -62,57 +124,28 @@ def induced_current(
     (transition-layer events), ``dcr_frac``/``dcr_tau_samples`` charge trapped on the surface
     and released after the prompt signal (surface alphas).
     """
-    n, length = out.shape
+    n = out.shape[0]
     for i in nb.prange(n):
         row = out[i]
         row[:] = 0.0
         t_end_max = 0.0
         for c in range(dist_mm.shape[1]):
-            f = frac[i, c]
-            if f <= 0.0:
+            if frac[i, c] <= 0.0:
                 continue
-            d = dist_mm[i, c]
-            t_h = (d - wp_mm) / v_mm_ns
-            t_end = max(t_h, te_ns[i])
-            if t_end > t_end_max:
-                t_end_max = t_end
-            sig = math.sqrt(cloud_sigma_ns**2 + diffusion_ns2_per_ns * t_h) / dt_ns
-            half = math.ceil(4.0 * sig) + 1
-            j0 = math.floor(tp0[i])
-            j1 = min(length - 1, math.ceil(tp0[i] + t_end / dt_ns) + 1)
-            # Gaussian kernel weights (normalised on the discrete grid)
-            norm = 0.0
-            for k in range(-half, half + 1):
-                norm += math.exp(-0.5 * (k / sig) ** 2)
-            q_prev = 0.0
-            for j in range(j0, j1 + 1):
-                q = _cluster_charge((j - tp0[i]) * dt_ns, d, wp_mm, v_mm_ns, te_ns[i])
-                cur = (q - q_prev) * f / norm
-                q_prev = q
-                if cur == 0.0:
-                    continue
-                for k in range(-half, half + 1):
-                    jj = j + k
-                    if 0 <= jj < length:
-                        row[jj] += cur * math.exp(-0.5 * (k / sig) ** 2)
-        # slow release (transition layer): the whole signal convolved with an exponential
-        ts = slow_tau_samples[i]
-        if ts > 0.0:
-            a = math.exp(-1.0 / ts)
-            y = 0.0
-            for j in range(length):
-                y = a * y + (1.0 - a) * row[j]
-                row[j] = y
-        # delayed charge recovery: trapped surface charge released after the prompt pulse
-        fd = dcr_frac[i]
-        if fd > 0.0:
-            for j in range(length):
-                row[j] *= 1.0 - fd
-            je = tp0[i] + t_end_max / dt_ns
-            td = dcr_tau_samples[i]
-            start = max(0, math.ceil(je))
-            prev = 1.0
-            for j in range(start, length):
-                cur = math.exp(-(j - je) / td)
-                row[j] += fd * (prev - cur)
-                prev = cur
+            t_end = _add_cluster(
+                row,
+                tp0[i],
+                dist_mm[i, c],
+                frac[i, c],
+                te_ns[i],
+                dt_ns,
+                wp_mm,
+                v_mm_ns,
+                cloud_sigma_ns,
+                diffusion_ns2_per_ns,
+            )
+            t_end_max = max(t_end_max, t_end)
+        if slow_tau_samples[i] > 0.0:
+            _slow_release(row, slow_tau_samples[i])
+        if dcr_frac[i] > 0.0:
+            _delayed_charge(row, dcr_frac[i], tp0[i] + t_end_max / dt_ns, dcr_tau_samples[i])

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from psdlab.simulate.config import SimulatorConfig
+from psdlab.simulate.labels import get_calibration, label_range
 from psdlab.simulate.simulator import BLOCK, PulseSimulator
 from psdlab.utils.io import atomic_path
 
@@ -53,8 +54,6 @@ def write_file(
     file of the same N to within HDF5 metadata). Without truth no attributes are written
     either; with truth the root carries the configuration and calibration as JSON.
     """
-    from psdlab.simulate.labels import get_calibration
-
     cfg = config or SimulatorConfig()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +69,7 @@ def write_file(
         tgroup = f.create_group("truth") if truth else None
         for s in range(0, n_events, chunk):
             e = min(n_events, s + chunk)
-            root, tr = sim.generate_range(s, e, first_id=first_id, run_number=run_number)
+            root, tr = label_range(sim, s, e, first_id=first_id, run_number=run_number)
             for name in ROOT_DTYPES:
                 dsets[name][s:e] = root[name]
             if tgroup is not None:
