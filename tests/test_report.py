@@ -130,6 +130,33 @@ def test_report_graceful_at_tiny_statistics(tiny_dataset) -> None:
     rep.close()
 
 
+def test_build_report_from_a_prediction_table(tiny_dataset, tmp_path: Path) -> None:
+    """build_report takes the prediction table (any event order, a subset of the split) and
+    the data module, and writes report.json and report.html."""
+    from psdlab.report import build_report
+
+    path = tiny_dataset["test"][0]
+    meta = _tiny_meta(path)
+    rows = np.random.default_rng(5).permutation(meta["id"].size)[:-20]
+    table = {"id": meta["id"][rows], "score_low_avse": meta["low_avse"][rows].astype(float)}
+
+    class Split:
+        test_files = (str(path),)
+        schema = DataSchema(trace_length=TINY_TRACE_LENGTH)
+
+        def split_metadata(self, split: str) -> dict[str, np.ndarray]:
+            return meta
+
+    rep = build_report(table, Split(), tmp_path)
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers["n_events"] == rows.size and numbers["targets"] == ["low_avse"]
+    # aligned by id: the label itself as the score separates the label perfectly
+    assert numbers["psd"]["low_avse"]["auc"]["network"] == pytest.approx(1.0)
+    assert numbers["files"] == [str(path)]
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 2
+    rep.close()
+
+
 def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -178,7 +205,7 @@ def _line_sample(rng, n_line: int, sigma: float, shift: float = 0.0, n_flat: int
 
 @pytest.mark.parametrize(("sigma", "shift"), [(1.2, 0.0), (20.0, -30.0)])
 def test_line_fwhm_recovers_sharp_and_broad_lines(sigma: float, shift: float) -> None:
-    from psdlab.report.core import line_fwhm
+    from psdlab.report.lines import line_fwhm
 
     est, ref = _line_sample(np.random.default_rng(1), 4000, sigma, shift)
     fit = line_fwhm(est, 2614.5, ref)
@@ -188,7 +215,7 @@ def test_line_fwhm_recovers_sharp_and_broad_lines(sigma: float, shift: float) ->
 
 def test_line_fwhm_rejects_a_fluctuation_far_narrower_than_the_line() -> None:
     """A broad, weak line plus a narrow spike of unrelated events: the spike is not the line."""
-    from psdlab.report.core import line_fwhm
+    from psdlab.report.lines import line_fwhm
 
     rng = np.random.default_rng(2)
     est, ref = _line_sample(rng, 60, 40.0, 0.0, n_flat=6000)
@@ -203,7 +230,7 @@ def test_line_fwhm_of_the_reference_estimator_itself(monkeypatch) -> None:
     """The trap filter measured against energy_label (itself a trap filter, equal up to float32
     rounding): that zero spread says nothing about the line width and must not seed the fit,
     whose starting width of ~1e-5 keV once produced a 0.03 keV "FWHM"."""
-    import psdlab.report.core as core
+    import psdlab.report.lines as lines
 
     rng = np.random.default_rng(3)
     est, _ = _line_sample(rng, 4000, 1.2)
@@ -215,7 +242,7 @@ def test_line_fwhm_of_the_reference_estimator_itself(monkeypatch) -> None:
 
     from psdlab.dsp import peak_fit
 
-    monkeypatch.setattr(core, "peak_fit", spy)
-    fit = core.line_fwhm(est, 2614.5, est + rng.normal(0.0, 1e-5, est.size))
+    monkeypatch.setattr(lines, "peak_fit", spy)
+    fit = lines.line_fwhm(est, 2614.5, est + rng.normal(0.0, 1e-5, est.size))
     assert guesses and all(g is None or g > 0.1 for g in guesses)
     assert fit["fwhm"] == pytest.approx(2.3548 * 1.2, rel=0.1)

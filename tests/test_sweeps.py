@@ -1,5 +1,5 @@
 """Sweeps through the real command line: a grid, an Optuna study resumed across invocations,
-and ``psdlab.sweep_summary`` on both.
+and ``psdlab.sweeps`` on both.
 
 Each sweep runs ``python train.py -m ...`` in a subprocess, exactly as a user would, on the
 tiny simulated dataset with a few batches per trial.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from psdlab.sweep_summary import main as summary_main
-from psdlab.sweep_summary import read_optuna_study, summarize
+from psdlab.sweeps import main as summary_main
+from psdlab.sweeps import read_optuna_study, summarize
 
 from .conftest import tiny_data_overrides
 
@@ -139,3 +139,16 @@ def test_parallel_launcher_grid(tmp_path: Path, tiny_dataset, shared_cache) -> N
     )
     summary = summarize(sweep)
     assert len(summary.trials) == 2 and all(t.status == "done" for t in summary.trials)
+
+
+@pytest.mark.parametrize("module", ["psdlab.sweeps", "psdlab.sweep_summary"])
+def test_summary_command_line(tmp_path: Path, module: str) -> None:
+    """``python -m psdlab.sweeps DIR`` and its old name ``psdlab.sweep_summary`` (README)."""
+    trial = tmp_path / "sweep" / "0" / ".hydra"
+    trial.mkdir(parents=True)
+    (trial / "overrides.yaml").write_text("- optimizer.lr=0.001\n")
+    cmd = [sys.executable, "-m", module, str(tmp_path / "sweep"), "--no-plot"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "no finished trial yet" in proc.stdout
+    assert (tmp_path / "sweep" / "sweep_summary.csv").is_file()
