@@ -123,7 +123,7 @@ def test_optuna_direction_follows_task(compose_cfg, task: str, direction: str) -
     cfg = compose_cfg("hparams_search=optuna", f"task={task}")
     sweeper = cfg.hydra.sweeper
     assert sweeper.direction == direction
-    assert sweeper.storage._target_ == "psdlab.sweep_summary.sqlite_storage"
+    assert sweeper.storage._target_ == "psdlab.sweeps.sqlite_storage"
     assert sweeper.max_failure_rate > 0
     assert sweeper.n_jobs == 1  # one trial at a time under the basic launcher
     assert set(sweeper.params) == {

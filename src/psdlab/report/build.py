@@ -68,10 +68,6 @@ def build_report(
     """
     from psdlab.data.reader import resolve_files
 
-    if not isinstance(predictions, Mapping) and hasattr(predictions, "test_predictions"):
-        # transitional: train.py/evaluate.py pass the task until the run layer calls
-        # build_report with the table; remove with them
-        predictions = predictions.test_predictions()
     table, meta = _align(predictions, datamodule.split_metadata("test"))
     files = resolve_files(datamodule.test_files, "test")
     ref = np.asarray(meta["energy"], float) if "energy" in meta else None
