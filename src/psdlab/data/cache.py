@@ -72,7 +72,7 @@ def cache_key(
     doc = {
         "version": CACHE_VERSION,
         "files": [file_fingerprint(p) for p in files],
-        "preprocess": preprocessor.cache_config(),
+        "preprocess": preprocessor.to_dict(),
         "schema": schema.to_dict(),
         "dtype": dtype,
     }
