@@ -25,7 +25,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from psdlab.data.reader import resolve_files
+from psdlab.data.reader import inspect_file, resolve_files
+from psdlab.data.schema import DataSchema
 from psdlab.run.artifacts import save_predictions_h5
 from psdlab.run.build import build_datamodule
 from psdlab.run.evaluate import load_run_config
@@ -98,7 +99,6 @@ def classical_columns(
     cfg: DictConfig, file: Path, run_cfg: DictConfig, table: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events."""
-    from psdlab.data.schema import DataSchema
     from psdlab.report.classical import classical_parameters
 
     schema = DataSchema.from_dict(to_plain(run_cfg.data.schema))
@@ -148,9 +148,13 @@ def predict(cfg: DictConfig) -> Path:
     record = build_run_record(cfg.seed, checkpoint=str(ckpt_path), files=[str(f) for f in files])
     with recorded_run(output_dir, record):
         run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
+        schema = DataSchema.from_dict(to_plain(run_cfg.data.schema))
+        for file in files:  # every file checked before hours of scoring start
+            inspect_file(file, schema)
         task = load_task(ckpt_path)
         parts = [_part_path(output_dir / "parts", i, f) for i, f in enumerate(files)]
-        for file, part in tqdm(list(zip(files, parts)), desc="predict", unit="file"):
+        pairs = list(zip(files, parts))
+        for file, part in tqdm(pairs, desc="predict", unit="file", disable=None):
             if part.exists() and not cfg.get("overwrite", False):
                 log.info("%s: already scored (%s), skipped", file, part)
                 continue
