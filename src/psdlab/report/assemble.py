@@ -56,7 +56,10 @@ def _add_psd(
         numbers["psd"][t] = sec
         report.figures.update(figs)
         if label is None:
-            numbers["notes"].append(f"{t}: AUC against the label skipped: the events have none")
+            numbers["notes"].append(
+                f"{t}: AUC against the label skipped: no label given for these events "
+                "(unlabelled data, or a prediction table)"
+            )
         for who in ("network", "classical"):
             cut = sec["cut"][who]
             if cut["note"]:
@@ -141,7 +144,7 @@ def compute_report(
         "energy": None,
     }
     if not numbers["has_truth"]:
-        numbers["notes"].append("truth sections skipped: the events have no simulated truth")
+        numbers["notes"].append("truth sections skipped: no simulated truth given for these events")
     report = PhysicsReport(numbers, {})
     _add_psd(report, table, meta, classical, energy)
     if "energy_pred" in table:

@@ -263,6 +263,9 @@ def _band(
         mad = float(np.median(np.abs(v - med)) * 1.4826) or 1.0
         band = BandCorrection(c0=med, c1=0.0, w0=mad, w1=0.0)
         notes.append(f"{what} band: too few events to fit, median/MAD normalisation used")
+        # a flat band needs no energy: events whose energy could not be calibrated (a small
+        # unlabelled file) keep a classifier instead of NaN
+        return band.classifier(np.ones(value.shape), value)
     return band.classifier(energy, value)
 
 
