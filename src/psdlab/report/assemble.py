@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from psdlab.report.classical import ClassicalResult
 from psdlab.report.energy import energy_section
-from psdlab.report.psd import DEP_KEEP, PSD_TARGETS, psd_section
+from psdlab.report.psd import DEP_KEEP, MIN_NET_COUNTS, PSD_TARGETS, line_counts, psd_section
 from psdlab.report.truth import TRUTH_FIELDS
 
 
@@ -48,15 +48,28 @@ def _add_psd(
 ) -> None:
     """One PSD section per target with a ``score_<target>`` column; cut notes to ``notes``."""
     numbers = report.numbers
+    min_net = numbers["min_net_counts"]
     for t in numbers["targets"]:
         score = np.asarray(table[f"score_{t}"], float)
-        sec, figs = psd_section(t, score, meta.get(t), classical.score(t), energy, meta)
+        label = meta.get(t)
+        sec, figs = psd_section(t, score, label, classical.score(t), energy, meta, min_net)
         numbers["psd"][t] = sec
         report.figures.update(figs)
+        if label is None:
+            numbers["notes"].append(
+                f"{t}: AUC against the label skipped: no label given for these events "
+                "(unlabelled data, or a prediction table)"
+            )
         for who in ("network", "classical"):
-            note = sec["cut"][who]["note"]
-            if note:
-                numbers["notes"].append(f"{t}, {who}: {note}")
+            cut = sec["cut"][who]
+            if cut["note"]:
+                numbers["notes"].append(f"{t}, {who}: {cut['note']}")
+            low = [p for p, s in cut["survival"].items() if s["low_statistics"]]
+            if low:
+                numbers["notes"].append(
+                    f"{t}, {who}: survival at {', '.join(low)} from fewer than {min_net:g} "
+                    "net events (low statistics)"
+                )
 
 
 def _add_energy(
@@ -73,15 +86,26 @@ def _add_energy(
         ref, ref_name = np.asarray(meta["true_energy"], float), "truth true_energy"
     else:
         ref, ref_name = energy, numbers["energy_reference"]
+        if not has_energy:
+            numbers["notes"].append(
+                "energy: no energy_label and no truth: the network's energy is compared with "
+                "the classical trap energy, not with a known energy"
+            )
     pred = np.asarray(table["energy_pred"], float)
     label = energy if has_energy else None
-    sec, figs = energy_section(pred, classical.energy, ref, ref_name, label)
+    min_net = numbers["min_net_counts"]
+    sec, figs = energy_section(pred, classical.energy, ref, ref_name, label, min_net)
     numbers["energy"] = sec
     report.figures.update(figs)
     for name, lines in sec["fwhm"].items():
         for line, fit in lines.items():
             if fit["note"]:
                 numbers["notes"].append(f"energy, {name}, {line} keV: {fit['note']}")
+            elif fit["low_statistics"]:
+                numbers["notes"].append(
+                    f"energy, {name}, {line} keV: fit from {fit['n_events']} events in its "
+                    f"window, fewer than {min_net:g} (low statistics)"
+                )
 
 
 def compute_report(
@@ -89,9 +113,15 @@ def compute_report(
     meta: Mapping[str, np.ndarray],
     classical: ClassicalResult,
     info: Mapping[str, Any] | None = None,
+    min_net_counts: float = MIN_NET_COUNTS,
 ) -> PhysicsReport:
     """The report of aligned arrays: ``table`` (predictions), ``meta`` (labels, truth,
-    energy) and ``classical`` all in the same event order."""
+    energy) and ``classical`` all in the same event order.
+
+    Labels, truth and ``energy_label`` are optional: without them their sections are
+    skipped with a note, and the peak windows use the classical trap energy. Line results
+    from fewer than ``min_net_counts`` net events are flagged as low statistics.
+    """
     targets = [
         c[len("score_") :]
         for c in table
@@ -106,10 +136,15 @@ def compute_report(
         "has_truth": any(k in meta for k in TRUTH_FIELDS),
         "energy_reference": "energy_label" if has_energy else "classical trap energy",
         "dep_keep": DEP_KEEP,
+        "min_net_counts": min_net_counts,
+        "lines": line_counts(energy, min_net_counts),
+        "decay_constants": dict(classical.decay_constants),
         "notes": list(classical.notes),
         "psd": {},
         "energy": None,
     }
+    if not numbers["has_truth"]:
+        numbers["notes"].append("truth sections skipped: no simulated truth given for these events")
     report = PhysicsReport(numbers, {})
     _add_psd(report, table, meta, classical, energy)
     if "energy_pred" in table:

@@ -57,14 +57,28 @@ def _overall_residual(e: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _line(e: np.ndarray, line: float, ref: np.ndarray | None, min_events: float) -> dict:
+    """``line_fwhm`` flagged ``low_statistics`` when its window held < ``min_events``."""
+    fit = line_fwhm(e, line, ref)
+    return {**fit, "low_statistics": bool(fit["n_events"] < min_events)}
+
+
 def energy_section(
-    pred: np.ndarray, trap: np.ndarray, ref: np.ndarray, ref_name: str, label: np.ndarray | None
+    pred: np.ndarray,
+    trap: np.ndarray,
+    ref: np.ndarray,
+    ref_name: str,
+    label: np.ndarray | None,
+    min_events: float = 100.0,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """FWHM at 583.2 and 2614.5 keV and bias/resolution vs energy, network vs trap filter."""
+    """FWHM at 583.2 and 2614.5 keV and bias/resolution vs energy, network vs trap filter.
+
+    A line fit from fewer than ``min_events`` events in its window is kept but flagged.
+    """
     line_ref = label if label is not None else ref
     estimators = {"network": pred, "trap_filter": trap}
     fwhm = {
-        name: {f"{line:g}": line_fwhm(e, line, line_ref) for line in ENERGY_LINES}
+        name: {f"{line:g}": _line(e, line, line_ref, min_events) for line in ENERGY_LINES}
         for name, e in estimators.items()
     }
     binned = {name: binned_residuals(e, ref) for name, e in estimators.items()}

@@ -37,20 +37,26 @@ def _flatten(prefix: str, obj: Any, out: dict[str, float]) -> None:
 
 
 def report_scalars(report: PhysicsReport, prefix: str = "report") -> dict[str, float]:
-    """The report's headline numbers as flat ``{name: value}`` (AUCs, survivals, FWHMs)."""
+    """The report's headline numbers as flat ``{name: value}`` (AUCs, survivals, FWHMs).
+
+    Survivals and FWHMs flagged ``low_statistics`` are left out: a curve of scalars shows
+    no flag, so a number from 13 events would read like one from 10,000.
+    """
     out: dict[str, float] = {}
     for t, sec in report.numbers.get("psd", {}).items():
         _flatten(f"{prefix}/{t}/auc", sec.get("auc", {}), out)
         _flatten(f"{prefix}/{t}/auc_energy_matched", sec.get("auc_energy_matched", {}), out)
         for who, cut in sec.get("cut", {}).items():
             for peak, s in cut.get("survival", {}).items():
-                _flatten(f"{prefix}/{t}/survival_{who}/{peak}", s.get("fraction"), out)
+                if not s.get("low_statistics"):
+                    _flatten(f"{prefix}/{t}/survival_{who}/{peak}", s.get("fraction"), out)
         if sec.get("truth"):
             _flatten(f"{prefix}/{t}/truth_auc", sec["truth"]["auc"], out)
     en = report.numbers.get("energy") or {}
     for name, lines in en.get("fwhm", {}).items():
         for line, fit in lines.items():
-            _flatten(f"{prefix}/energy/fwhm_{name}/{line}", fit.get("fwhm"), out)
+            if not fit.get("low_statistics"):
+                _flatten(f"{prefix}/energy/fwhm_{name}/{line}", fit.get("fwhm"), out)
     return out
 
 
