@@ -39,7 +39,8 @@ def test_and_write(
     if cfg.get("report") and table:
         from psdlab.report import build_report, log_report_to_tensorboard
 
-        report = build_report(table, datamodule, output_dir, run_cfg)
+        min_counts = cfg.get("report_min_net_counts", 100)
+        report = build_report(table, datamodule, output_dir, run_cfg, min_net_counts=min_counts)
         for logger in trainer.loggers:
             log_report_to_tensorboard(logger, report, step=trainer.current_epoch)
     return metrics

@@ -12,6 +12,7 @@ the classical parameters of :mod:`psdlab.dsp` computed from the same raw pulses.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Mapping
@@ -85,20 +86,23 @@ def score_file(
         batches = trainer.predict(task, datamodule=datamodule, ckpt_path=str(cfg.ckpt_path))
         meta = datamodule.split_metadata("predict")
     if not batches:
-        return {}
+        return {}, {}
     table = _network_columns(task, batches)
     if not np.array_equal(table["id"], meta["id"]):
         raise RuntimeError(f"{file}: prediction order differs from the data module's metadata")
     table.update({k: np.asarray(meta[k]) for k in META_COLUMNS if k in meta and k != "id"})
+    attrs: dict[str, Any] = {}
     if cfg.get("classical", True):
-        table.update(classical_columns(cfg, file, run_cfg, table))
-    return table
+        columns, attrs = classical_columns(cfg, file, run_cfg, table)
+        table.update(columns)
+    return table, attrs
 
 
 def classical_columns(
     cfg: DictConfig, file: Path, run_cfg: DictConfig, table: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events."""
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events,
+    and how they were made (``classical_notes``, ``decay_constants`` as JSON attributes)."""
     from psdlab.report.classical import classical_parameters
 
     schema = DataSchema.from_dict(to_plain(run_cfg.data.schema))
@@ -107,13 +111,18 @@ def classical_columns(
     )
     for note in result.notes:
         log.info("%s: %s", file.name, note)
-    return {
+    columns = {
         "trap_energy": result.energy,
         "aoe": result.aoe,
         "dcr": result.dcr,
         "lq": result.lq,
         "drift_time_ns": result.drift_time_ns,
     }
+    attrs = {
+        "classical_notes": json.dumps(list(result.notes)),
+        "decay_constants": json.dumps(result.decay_constants),
+    }
+    return columns, attrs
 
 
 def _part_path(parts_dir: Path, index: int, file: Path) -> Path:
@@ -123,6 +132,17 @@ def _part_path(parts_dir: Path, index: int, file: Path) -> Path:
 def _read_part(path: Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         return {k: f[k][()] for k in f}
+
+
+def read_provenance(paths: list[Path]) -> tuple[list[str], dict[str, Any]]:
+    """The classical notes and decay constants recorded in the parts' attributes."""
+    notes: list[str] = []
+    constants: dict[str, Any] = {}
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            notes += json.loads(f.attrs.get("classical_notes", "[]"))
+            constants.update(json.loads(f.attrs.get("decay_constants", "{}")))
+    return notes, constants
 
 
 def join_parts(paths: list[Path]) -> dict[str, np.ndarray]:
@@ -158,14 +178,25 @@ def predict(cfg: DictConfig) -> Path:
             if part.exists() and not cfg.get("overwrite", False):
                 log.info("%s: already scored (%s), skipped", file, part)
                 continue
-            save_predictions_h5(part, score_file(cfg, run_cfg, task, file), {"file": str(file)})
+            table, attrs = score_file(cfg, run_cfg, task, file)
+            save_predictions_h5(part, table, {"file": str(file), **attrs})
         table = join_parts(parts)
-        attrs = _attrs(ckpt_path, files, task)
+        notes, constants = read_provenance(parts)
+        attrs = {**_attrs(ckpt_path, files, task), "decay_constants": json.dumps(constants)}
         path = save_predictions_h5(output_dir / "predictions.h5", table, attrs)
         if cfg.get("report") and table:
             from psdlab.report import build_prediction_report
 
-            build_prediction_report(table, files, output_dir, run_cfg)
+            build_prediction_report(
+                table,
+                files,
+                output_dir,
+                run_cfg,
+                notes=notes,
+                decay_constants=constants or None,
+                tau_us=to_plain(cfg.get("tau_us")),
+                min_net_counts=cfg.get("report_min_net_counts", 100),
+            )
     n = len(table.get("id", []))
     write_run_record(output_dir, {**record, "status": "done", "events": n})
     log.info("%d events of %d files scored: %s", n, len(files), path)

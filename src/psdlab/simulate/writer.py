@@ -75,9 +75,7 @@ def write_file(
     t_start = time.perf_counter()
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         dsets: dict[str, h5py.Dataset] = {}
-        root_dtypes = {
-            k: v for k, v in ROOT_DTYPES.items() if labelled or k not in LABEL_DATASETS
-        }
+        root_dtypes = {k: v for k, v in ROOT_DTYPES.items() if labelled or k not in LABEL_DATASETS}
         for name, dt in root_dtypes.items():
             shape = (n_events, cfg.trace_length) if name == "raw_waveform" else (n_events,)
             dsets[name] = f.create_dataset(name, shape=shape, dtype=dt)
