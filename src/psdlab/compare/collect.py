@@ -35,7 +35,7 @@ class SetFeatures:
     detector: np.ndarray
     n_available: int
     decay_constants: dict[str, dict] = field(default_factory=dict)
-    aoe_median_per_us: float = float("nan")
+    aoe_median_per_us: dict[int, float] = field(default_factory=dict)  # -1: whole set
 
     @property
     def n(self) -> int:
@@ -125,13 +125,15 @@ def collect_set(
     if not per_file:
         raise DataError(f"set '{label}': no event passes the selection in {len(sels)} file(s)")
     values = {k: np.concatenate([f[k] for f in per_file]) for k in FEATURE_NAMES}
-    values["aoe_band"], aoe_median = band_normalise(values["aoe_band"])
+    detector = np.concatenate([s.detector for s in sels])
+    values["aoe_band"], aoe_medians = band_normalise(values["aoe_band"], detector)
+    per_us = 1000.0 / sampling_period_ns
     return SetFeatures(
         label=label,
         files=[s.info.path for s in sels],
         values=values,
-        detector=np.concatenate([s.detector for s in sels]),
+        detector=detector,
         n_available=sum(s.info.n_events for s in sels),
         decay_constants=taus,
-        aoe_median_per_us=aoe_median * 1000.0 / sampling_period_ns,
+        aoe_median_per_us={d: m * per_us for d, m in aoe_medians.items()},
     )

@@ -16,9 +16,9 @@ from psdlab.utils.io import atomic_path
 COLOURS = ("tab:blue", "tab:orange")
 
 
-def _bins(a: np.ndarray, b: np.ndarray, n: int = 60) -> np.ndarray:
-    """Common bins over both sets' 1-99 % ranges, so a few outliers cannot squash a panel."""
-    lo, hi = display_range(a, b)
+def _bins(a: np.ndarray, b: np.ndarray, clip: float, n: int = 60) -> np.ndarray:
+    """Common bins over :func:`display_range`, so a few outliers cannot squash a panel."""
+    lo, hi = display_range(a, b, clip)
     return np.linspace(lo, hi, n + 1)
 
 
@@ -37,10 +37,11 @@ def _panel(ax, feature: Feature, sets: Sequence, row: dict) -> None:
     if not any(v.size for v in vals):
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         return
-    bins = _bins(*vals)
+    bins = _bins(*vals, feature.clip)
     for s, v, colour in zip(sets, vals, COLOURS):
         if v.size:
-            label = f"{s.label} (n={v.size})"
+            outside = np.mean((v < bins[0]) | (v > bins[-1]))
+            label = f"{s.label} (n={v.size}, {100 * outside:.1f} % at edges)"
             ax.hist(
                 np.clip(v, bins[0], bins[-1]),
                 bins=bins,
