@@ -40,13 +40,27 @@ log = logging.getLogger(__name__)
 META_COLUMNS = ("id", "detector", "run_number", "tp0", "energy")
 
 
+def _without_nulls(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested mapping without its null leaves (and the mappings left empty)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            value = _without_nulls(value)
+        if value not in (None, {}):
+            out[key] = value
+    return out
+
+
 def prediction_data_config(
     run_cfg: DictConfig, file: Path, cfg: DictConfig, cache_dir: str
 ) -> DictConfig:
     """The training run's data settings (schema, preprocessing, bad-event handling) pointed at
-    one file to predict; no training or test files, no generation, no labels needed."""
+    one file to predict; no training or test files, no generation, no labels needed.
+    ``cfg.data`` changes keys of the run's data config for these files (e.g. the schema)."""
+    overrides = _without_nulls(to_plain(cfg.get("data") or {}))
     data = OmegaConf.merge(
         run_cfg.data,
+        overrides,
         {
             "train_files": None,
             "test_files": None,
@@ -105,7 +119,7 @@ def classical_columns(
     and how they were made (``classical_notes``, ``decay_constants`` as JSON attributes)."""
     from psdlab.report.classical import classical_parameters
 
-    schema = DataSchema.from_dict(to_plain(run_cfg.data.schema))
+    schema = DataSchema.from_dict(to_plain(prediction_data_config(run_cfg, file, cfg, "").schema))
     result = classical_parameters(
         [file], schema, table["id"], table.get("energy"), tau_us=to_plain(cfg.get("tau_us"))
     )
@@ -168,7 +182,8 @@ def predict(cfg: DictConfig) -> Path:
     record = build_run_record(cfg.seed, checkpoint=str(ckpt_path), files=[str(f) for f in files])
     with recorded_run(output_dir, record):
         run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
-        schema = DataSchema.from_dict(to_plain(run_cfg.data.schema))
+        data_cfg = prediction_data_config(run_cfg, files[0], cfg, "")
+        schema = DataSchema.from_dict(to_plain(data_cfg.schema))
         for file in files:  # every file checked before hours of scoring start
             inspect_file(file, schema)
         task = load_task(ckpt_path)
