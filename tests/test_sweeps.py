@@ -69,12 +69,14 @@ def _multirun(
 
 def test_grid_sweep_and_summary(tmp_path: Path, tiny_dataset, shared_cache, capsys) -> None:
     sweep = tmp_path / "grid"
-    _multirun(tmp_path, sweep, tiny_dataset, shared_cache, "model.depth=2,3")
+    _multirun(
+        tmp_path, sweep, tiny_dataset, shared_cache, "model.depth=2,3", "optimizer.lr=1e-3,3e-3"
+    )
 
     summary = summarize(sweep)
-    assert [t.name for t in summary.trials] == ["0", "1"]
+    assert [t.name for t in summary.trials] == ["0", "1", "2", "3"]
     assert all(t.status == "done" for t in summary.trials)
-    assert summary.params == ["model.depth"]
+    assert summary.params == ["model.depth", "optimizer.lr"]
     assert {t.overrides["model.depth"] for t in summary.trials} == {"2", "3"}
     assert summary.monitor == "val/auroc" and summary.mode == "max"
     assert summary.best is max(summary.trials, key=lambda t: t.best_val)
@@ -85,7 +87,7 @@ def test_grid_sweep_and_summary(tmp_path: Path, tiny_dataset, shared_cache, caps
     assert "best trial" in out
     with (sweep / "sweep_summary.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 and {r["status"] for r in rows} == {"done"}
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}
     assert (sweep / "sweep_summary.png").stat().st_size > 0
 
 
@@ -152,3 +154,43 @@ def test_summary_command_line(tmp_path: Path, module: str) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "no finished trial yet" in proc.stdout
     assert (tmp_path / "sweep" / "sweep_summary.csv").is_file()
+
+
+def _hparams_of(run_dir: Path) -> tuple[dict, set[str], list]:
+    """The HPARAMS session-start values, metric names and hp/* scalar events of a run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    values = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+        for k, v in start.session_start_info.hparams.items()
+    }
+    metrics = {m.name.tag for m in experiment.experiment.metric_infos}
+    hp_events = [
+        e for tag in acc.Tags()["scalars"] if tag.startswith("hp/") for e in acc.Scalars(tag)
+    ]
+    return values, metrics, hp_events
+
+
+def test_grid_sweep_hparams_tab(tmp_path: Path, tiny_dataset, shared_cache) -> None:
+    """What TensorBoard's HPARAMS tab shows for a 4-trial grid: the swept keys with their
+    differing values among at most ~30 keys, the same keys in every trial, the hp/ metrics
+    declared, and no hp/ value at step 0 (no fake curve from 0 to the final value)."""
+    sweep = tmp_path / "hp_grid"
+    _multirun(tmp_path, sweep, tiny_dataset, shared_cache, "model.depth=2,3", "model.dropout=0,0.2")
+    trials = [_hparams_of(sweep / str(n)) for n in range(4)]
+    keys = {frozenset(values) for values, _, _ in trials}
+    assert len(keys) == 1 and len(next(iter(keys))) <= 30
+    assert {v["model/depth"] for v, _, _ in trials} == {2.0, 3.0}
+    assert {v["model/dropout"] for v, _, _ in trials} == {0.0, 0.2}
+    assert {v["trial"] for v, _, _ in trials} == {0.0, 1.0, 2.0, 3.0}
+    assert all(v["model"] == "mlp" and v["task/targets"] == "low_avse" for v, _, _ in trials)
+    for _, metrics, hp_events in trials:
+        assert {"hp/val_best", "hp/test_auroc"} <= metrics
+        assert hp_events and all(e.step > 0 or e.value != 0.0 for e in hp_events)
+        assert not [e for e in hp_events if e.step == 0 and e.value == 0.0]

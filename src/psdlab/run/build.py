@@ -11,11 +11,11 @@ from typing import Any
 
 import hydra
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch import Callback, LightningDataModule
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from psdlab.run.hparams import experiment_hparams
 from psdlab.tasks import Task
 from psdlab.utils.config import to_plain
 from psdlab.utils.errors import ConfigError
@@ -83,21 +83,3 @@ def build_task(cfg: DictConfig, datamodule: Any) -> Task:
     task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
     task.run_hparams = experiment_hparams(cfg)
     return task
-
-
-def experiment_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The settings a sweep varies outside the task module, for TensorBoard's HPARAMS tab."""
-    data = to_plain(cfg.data)
-    keep = ("batch_size", "energy_range", "val_fraction", "sampling", "split_group")
-    choices = {}
-    if HydraConfig.initialized():
-        choices = {k: v for k, v in HydraConfig.get().runtime.choices.items() if v and "/" not in k}
-    return {
-        "seed": cfg.seed,
-        "groups": choices,
-        "data": {k: data.get(k) for k in keep},
-        "preprocess": to_plain(cfg.get("preprocess")),
-        "trainer": {
-            k: cfg.trainer.get(k) for k in ("max_epochs", "precision", "gradient_clip_val")
-        },
-    }

@@ -29,6 +29,7 @@ from psdlab.tasks.collect import PredictionCollector
 from psdlab.tasks.heads import InferenceModel
 from psdlab.tasks.optim import configure_optimization
 from psdlab.tasks.parts.base import TaskPart
+from psdlab.tasks.tensorboard import declare_hparams, task_hparams
 from psdlab.utils.config import to_plain
 from psdlab.utils.errors import ConfigError
 
@@ -216,6 +217,8 @@ class Task(L.LightningModule):
             self.collector.clear("val")
             return
         value = metrics.get(self.hparams.monitor)
+        if value is None and self.hparams.monitor in self.trainer.callback_metrics:
+            value = float(self.trainer.callback_metrics[self.hparams.monitor])  # e.g. val/loss
         if value is not None and math.isfinite(value):
             better = max if self.hparams.monitor_mode == "max" else min
             self._best = value if self._best is None else better(self._best, value)
@@ -252,12 +255,12 @@ class Task(L.LightningModule):
         return keys
 
     def on_train_start(self) -> None:
-        # One HPARAMS entry per run: the task's own hyperparameters plus whatever the run
-        # layer put in ``run_hparams`` (data, preprocessing, trainer, seed), so every swept
-        # axis can be compared in TensorBoard, not only those the module knows about.
-        hparams = {**dict(self.hparams), **self.run_hparams}
+        # One HPARAMS entry per run: the experiment's chosen hyperparameters from the run
+        # layer (psdlab.run.hparams), or the task's own when used on its own; the hp/*
+        # metrics are declared without values and logged when they exist.
+        hparams = self.run_hparams or task_hparams(self.hparams)
         for logger in self._tensorboard_loggers():
-            logger.log_hyperparams(hparams, dict.fromkeys(self.hp_metric_keys(), 0.0))
+            declare_hparams(logger, hparams, self.hp_metric_keys())
 
     def _tensorboard_loggers(self) -> list[TensorBoardLogger]:
         return [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
