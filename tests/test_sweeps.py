@@ -194,3 +194,33 @@ def test_grid_sweep_hparams_tab(tmp_path: Path, tiny_dataset, shared_cache) -> N
         assert {"hp/val_best", "hp/test_auroc"} <= metrics
         assert hp_events and all(e.step > 0 or e.value != 0.0 for e in hp_events)
         assert not [e for e in hp_events if e.step == 0 and e.value == 0.0]
+
+
+def test_summary_flags_degenerate_trials(tmp_path: Path, capsys) -> None:
+    """A "best" trial whose threshold passes nothing (F1 = 0) or whose metrics are NaN is
+    flagged in the table, the CSV and a warning line."""
+    import json
+
+    rows = {
+        "0": {"test/auroc": 0.9, "test/sig_eff": 0.0, "test/bkg_rej": 1.0, "test/f1": 0.0},
+        "1": {"test/auroc": 0.8, "test/sig_eff": 0.9, "test/bkg_rej": 0.7, "test/f1": 0.8},
+        "2": {"test/auroc": None, "test/sig_eff": 1.0, "test/bkg_rej": 0.0, "test/f1": 0.6},
+    }
+    for name, metrics in rows.items():
+        trial = tmp_path / "sweep" / name
+        (trial / ".hydra").mkdir(parents=True)
+        (trial / ".hydra" / "overrides.yaml").write_text(f"- optimizer.lr={name}e-3\n")
+        (trial / "metrics.json").write_text(json.dumps(metrics))
+        auroc = metrics["test/auroc"] or 0.5
+        record = {"finished": "now", "monitor": "val/auroc", "best_val_score": auroc}
+        (trial / "run_record.json").write_text(json.dumps(record))
+    summary = summary_main([str(tmp_path / "sweep"), "--no-plot"])
+    warnings = {t.name: t.warnings for t in summary.trials}
+    assert warnings["0"] == ["nothing passes the threshold (test/sig_eff = 0)"]
+    assert warnings["1"] == []
+    assert any("NaN" in w for w in warnings["2"])
+    assert any("everything passes" in w for w in warnings["2"])
+    out = capsys.readouterr().out
+    assert "trial 0 (the best trial): nothing passes" in out
+    with (tmp_path / "sweep" / "sweep_summary.csv").open() as fh:
+        assert "nothing passes" in next(csv.DictReader(fh))["warnings"]

@@ -48,6 +48,10 @@ def print_summary(summary: SweepSummary, console: Any = None) -> None:
         style = "bold green" if row["best"] else styles.get(row["status"])
         table.add_row(*(_fmt(row.get(c)) for c in columns), style=style)
     console.print(table)
+    for t in summary.trials:
+        for warning in t.warnings:
+            flag = " (the best trial)" if t is summary.best else ""
+            console.print(f"[bold red]warning[/]: trial {t.name}{flag}: {warning}")
     if summary.best is not None:
         b = summary.best
         params = " ".join(f"{p}={b.overrides.get(p)}" for p in summary.params)

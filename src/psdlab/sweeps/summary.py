@@ -51,6 +51,7 @@ class SweepSummary:
             row["wall_time_s"] = t.wall_time_s
             row.update({k: t.test_metrics.get(k) for k in test_keys})
             row["best"] = t is self.best
+            row["warnings"] = "; ".join(t.warnings)
             row["path"] = str(t.path)
             rows.append(row)
         return rows

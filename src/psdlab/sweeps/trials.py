@@ -36,6 +36,7 @@ class Trial:
     wall_time_s: float | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     optuna_number: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def finite_float(value: Any) -> float | None:
@@ -110,6 +111,22 @@ def _latest_mtime(path: Path) -> float:
     return latest
 
 
+def degenerate(metrics: dict[str, Any]) -> list[str]:
+    """What makes a trial's test metrics meaningless: NaN values, or a score threshold that
+    passes nothing or everything (precision, F1 and efficiency then say nothing)."""
+    warnings = []
+    nan = sorted(k for k, v in metrics.items() if finite_float(v) is None)
+    if nan:
+        warnings.append(f"NaN metrics: {', '.join(nan)}")
+    for suffix in ("", *sorted({k.split("sig_eff", 1)[1] for k in metrics if "sig_eff_" in k})):
+        sig, rej = metrics.get(f"test/sig_eff{suffix}"), metrics.get(f"test/bkg_rej{suffix}")
+        if finite_float(sig) == 0.0:
+            warnings.append(f"nothing passes the threshold (test/sig_eff{suffix} = 0)")
+        elif finite_float(sig) == 1.0 and finite_float(rej) == 0.0:
+            warnings.append(f"everything passes the threshold (test/bkg_rej{suffix} = 0)")
+    return warnings
+
+
 def _status(trial_dir: Path, record: dict[str, Any], stale_after_s: float) -> str:
     if record.get("finished"):
         return "done"
@@ -144,4 +161,5 @@ def read_trial(trial_dir: Path, sweep_dir: Path, stale_after_s: float) -> Trial:
         epochs=int(epochs) if epochs is not None else None,
         wall_time_s=finite_float(record.get("wall_time_s")),
         test_metrics=test,
+        warnings=degenerate(metrics),
     )
