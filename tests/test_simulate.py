@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -209,3 +212,22 @@ def test_drift_times_are_ppc_like(sample):
 def test_full_size_file_matches_release_size(tmp_path):
     path = write_file(tmp_path / "full.hdf5", 65000, seed=0, truth=False)
     assert abs(path.stat().st_size - 1_978_866_144) < 16384
+
+
+REAL_FILE = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata" / "legend_real.hdf5"
+
+
+def test_compare_real_script(tmp_path, capsys):
+    from psdlab.simulate.compare_real import main as compare_main
+
+    real = REAL_FILE if REAL_FILE.exists() else tmp_path / "absent.hdf5"
+    out = tmp_path / "rows.json"
+    assert compare_main(["--events", "1000", "--real", str(real), "--json", str(out)]) == 0
+    rows = {r["set"]: r for r in json.loads(out.read_text())}
+    assert "| 10-90 % rise, ns" in capsys.readouterr().out
+    sim = rows["simulated: single-site 1-2.7 MeV"]
+    assert sim["n_rise"] > 50 and 100 < sim["rise_ns"][1] < 1500
+    assert 64 < sim["tau_us"][1] < 77  # the MJD preamplifier constants
+    if REAL_FILE.exists():
+        ts = rows["real: 228Th test stand"]
+        assert 430 < ts["rise_ns"][1] < 480  # the file README's 459 ns, plain 10-90 %
