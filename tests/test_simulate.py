@@ -227,6 +227,9 @@ def test_compare_real_script(tmp_path, capsys):
     assert "| 10-90 % rise, ns" in capsys.readouterr().out
     sim = rows["simulated: single-site 1-2.7 MeV"]
     assert sim["n_rise"] > 50 and 100 < sim["rise_ns"][1] < 1500
+    # real medians 408-459 ns (README): within 20 %, with a comparable 10-90 % spread
+    assert 0.8 * 410 < sim["rise_ns"][1] < 1.2 * 460
+    assert 1.5 < sim["rise_ns"][2] / sim["rise_ns"][0] < 3.5
     assert 64 < sim["tau_us"][1] < 77  # the MJD preamplifier constants
     if REAL_FILE.exists():
         ts = rows["real: 228Th test stand"]

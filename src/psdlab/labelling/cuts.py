@@ -24,7 +24,7 @@ from psdlab.dsp import (
     dep_cut_threshold,
 )
 
-CALIBRATION_VERSION = 2  # bump whenever pulse, DSP or cut code changes
+CALIBRATION_VERSION = 3  # bump whenever pulse, DSP or cut code changes
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,14 @@ class SimulatorConfig:
 
     Charge collection (PPC)
         detector_radius_mm, detector_height_mm: crystal size (point contact at bottom centre).
-        wp_scale_mm: length scale of the point-contact weighting potential phi ~ r_c / r.
-        hole_velocity_mm_per_ns: effective hole drift speed (sets drift times 0.1-1.4 us).
+        wp_scale_mm: effective contact radius a of the weighting potential
+            phi = (1/r - 1/R) / (1/a - 1/R) (R: distance to the n+ surface along the path).
+        bulk_field_v_per_cm: bulk field (V/cm) along a hole's path starting at the farthest
+            corner and next to the contact (log-linear in between); with the mobility it
+            sets drift times and the rise-time spread.
+        bulk_field_scatter: log-normal scatter of that field from path to path.
+        contact_field_v_per_cm: the point contact's field at r = a, falling as (a/r)^2.
+        hole_trapping_per_mm: fraction of the hole charge trapped per mm of drift.
         electron_time_ns: time for electrons to leave the high-weighting-potential region.
         cloud_sigma_ns, diffusion_ns2_per_ns: arrival-time spread of the hole cloud,
             sigma_t^2 = cloud^2 + diffusion * drift_time.
@@ -111,8 +117,11 @@ class SimulatorConfig:
     # charge collection
     detector_radius_mm: float = 35.0
     detector_height_mm: float = 35.0
-    wp_scale_mm: float = 3.0
-    hole_velocity_mm_per_ns: float = 0.035
+    wp_scale_mm: float = 5.0
+    bulk_field_v_per_cm: tuple[float, float] = (50.0, 250.0)
+    bulk_field_scatter: float = 0.2
+    contact_field_v_per_cm: float = 300.0
+    hole_trapping_per_mm: float = 0.0
     electron_time_ns: float = 60.0
     cloud_sigma_ns: float = 8.0
     diffusion_ns2_per_ns: float = 0.15
