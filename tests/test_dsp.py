@@ -121,3 +121,19 @@ def test_rise_time_tail_and_noise_features():
     f, p_white = ft.noise_spectrum(white)
     _, p_ar = ft.noise_spectrum(ar)
     assert ft.band_fractions(f, p_ar)["0.5-2 MHz"] > 3 * ft.band_fractions(f, p_white)["0.5-2 MHz"]
+
+
+def test_drift_time_correction_recovers_trapping():
+    from psdlab.dsp import DriftTimeCorrection
+
+    rng = np.random.default_rng(6)
+    drift_ns = rng.uniform(200, 1500, 5000)
+    k = 1.2e-3  # fraction lost per us of drift
+    e = 2614.5 * (1 - k * drift_ns / 1000) + rng.normal(0, 0.8, drift_ns.size)
+    e = np.concatenate([e, rng.uniform(2600, 2630, 1000)])  # flat continuum
+    drift_ns = np.concatenate([drift_ns, rng.uniform(200, 1500, 1000)])
+    ctc = DriftTimeCorrection.fit(e, drift_ns)
+    assert ctc.alpha_per_us == pytest.approx(k, rel=0.1)
+    peak = np.abs(e - 2613) < 6
+    assert np.std(ctc(e, drift_ns)[peak][:5000]) < np.std(e[peak][:5000])
+    assert DriftTimeCorrection()(e, drift_ns) == pytest.approx(e)

@@ -30,6 +30,7 @@ PARAMETER_NAMES = (
     "t95",
     "t99",
     "drift_time_ns",
+    "qdrift_ns",
 )
 
 
@@ -179,6 +180,23 @@ def _dcr_and_lq(
     return dcr, lq
 
 
+def _charge_weighted_drift(
+    pz: np.ndarray, tp0: np.ndarray, t99: np.ndarray, e_ref: np.ndarray, dt_ns: float
+) -> np.ndarray:
+    """Area above the rising edge, integral of (1 - q(t)/E) from t0 to past t99, in ns.
+
+    For a multi-site event this is the charge-weighted drift time (each cluster counts with
+    its charge), the quantity charge trapping follows; MJD's charge-trapping correction uses
+    this "Qdrift" rather than the last cluster's drift time."""
+    n, length = pz.shape
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(pz, axis=1)], axis=1)
+    s0 = np.clip(np.round(tp0).astype(np.int64), 0, length - 1)
+    s1 = np.clip(np.round(t99).astype(np.int64) + 20, s0 + 1, length)
+    rows = np.arange(n)
+    area = (s1 - s0) - (c[rows, s1] - c[rows, s0]) / e_ref
+    return area * dt_ns
+
+
 def _process_block(
     wf: np.ndarray, tau_samples: np.ndarray, dt_ns: float, cfg: DSPConfig
 ) -> dict[str, np.ndarray]:
@@ -208,6 +226,7 @@ def _process_block(
         "t95": t95,
         "t99": t99,
         "drift_time_ns": (t99 - tp0) * dt_ns,
+        "qdrift_ns": _charge_weighted_drift(pz, tp0, t99, e_ref, dt_ns),
     }
 
 
@@ -224,7 +243,8 @@ def compute_parameters(
     detector's measured constant, as the real analysis uses per channel). Returns float64
     arrays of length n named as in :data:`PARAMETER_NAMES`: ``trap_energy`` (ADC),
     ``a_max`` (ADC/sample), ``aoe`` (raw A/E, 1/sample), ``dcr`` (fraction of E per us),
-    ``lq`` (samples), times in samples except ``drift_time_ns``.
+    ``lq`` (samples), times in samples except ``drift_time_ns`` and ``qdrift_ns`` (the
+    charge-weighted drift time that the drift-time energy correction uses).
     """
     wf_all = np.asarray(waveforms)
     if wf_all.ndim != 2:

@@ -121,7 +121,7 @@ class SimulatorConfig:
     bulk_field_v_per_cm: tuple[float, float] = (50.0, 250.0)
     bulk_field_scatter: float = 0.2
     contact_field_v_per_cm: float = 300.0
-    hole_trapping_per_mm: float = 0.0
+    hole_trapping_per_mm: float = 6.0e-5
     electron_time_ns: float = 60.0
     cloud_sigma_ns: float = 8.0
     diffusion_ns2_per_ns: float = 0.15
