@@ -187,7 +187,8 @@ def test_label_fractions(sample):
 def test_preamp_tail_decay_constant(sample):
     root, truth = sample
     wf = root["raw_waveform"]
-    sel = np.flatnonzero((truth["true_energy"] > 1000) & (truth["event_class"] <= 1))[:50]
+    clean = ~truth["on_tail"] & ~truth["pileup"]  # a tail or second pulse is not the preamp's
+    sel = np.flatnonzero((truth["true_energy"] > 1000) & (truth["event_class"] <= 1) & clean)[:50]
     dt_us = CFG.sampling_period_ns / 1000.0
     for i in sel:
         bl = wf[i, :300].mean()
@@ -202,6 +203,7 @@ def test_preamp_tail_decay_constant(sample):
 def test_drift_times_are_ppc_like(sample):
     _, truth = sample
     bulk = (truth["event_class"] == EventClass.SINGLE_SITE) & (truth["true_energy"] > 500)
+    bulk &= ~truth["pileup"]  # a second pulse moves t99, not the drift time
     dt = truth["drift_time_ns"][bulk]
     assert np.percentile(dt, 5) > 100 and np.percentile(dt, 95) < 1600
     est = truth["dsp_drift_time_ns"][bulk]
@@ -245,10 +247,39 @@ def test_trapping_and_drift_time_correction(enriched):
     assert np.corrcoef(lost[bulk], params["qdrift_ns"][bulk])[0, 1] > 0.7
     cal = get_calibration(CFG)
     assert cal.ctc_alpha_per_us > 0
-    uncorrected = (
-        cal.energy_offset + cal.energy_slope * params["trap_energy"] * tr["gain_kev_per_adc"]
-    )
-    fwhm_raw = peak_fit(uncorrected, 2611.0, half_window=20.0).fwhm
-    fwhm_ctc = peak_fit(labels["energy"], 2614.5, half_window=15.0).fwhm
+    clean = ~tr["on_tail"] & ~tr["pileup"]  # earlier tails and pile-up broaden the line too
+    gain = tr["gain_kev_per_adc"]
+    uncorrected = cal.energy_offset + cal.energy_slope * params["trap_energy"] * gain
+    fwhm_raw = peak_fit(uncorrected[clean], 2611.0, half_window=20.0).fwhm
+    fwhm_ctc = peak_fit(labels["energy"][clean], 2614.5, half_window=15.0).fwhm
     assert fwhm_raw > 1.2 * fwhm_ctc  # MJD: ~30 % better with the correction
     assert fwhm_ctc < 3.2
+
+
+def test_pileup_and_tails_at_configured_rate():
+    cfg = CFG.with_(pileup_rate_khz=2.0)
+    wf, tr = PulseSimulator(cfg, seed=21).raw_range(0, 4000)
+    dt = cfg.sampling_period_ns
+    post_ns = (cfg.trace_length - tr["tp0_true"] - 100) * dt
+    expected = np.mean(1 - np.exp(-cfg.pileup_rate_khz * 1e-6 * post_ns))
+    assert abs(tr["pileup"].mean() - expected) < 4 * np.sqrt(expected / 4000)
+    assert 0.05 < tr["on_tail"].mean() < 0.6
+    assert np.all(tr["tail_kev"][tr["on_tail"]] > cfg.on_tail_min_kev)
+    # the second pulse sits in the trace where the truth puts it, with its energy
+    gain = tr["gain_kev_per_adc"]
+    at = tr["tp0_true"] + tr["pileup_delay_ns"] / dt
+    picks = tr["pileup"] & (tr["pileup_energy_kev"] > 300) & (at + 220 < cfg.trace_length)
+    picks &= tr["pileup_delay_ns"] > 2000  # the first pulse has risen
+    assert picks.sum() >= 5
+    for i in np.flatnonzero(picks)[:10]:
+        j = int(at[i])  # 2 us later the second pulse has risen (drift times < 1.5 us)
+        step = wf[i, j + 200 : j + 210].mean() - wf[i, j - 10 : j].mean()
+        e2, e1 = tr["pileup_energy_kev"][i], tr["true_energy"][i]
+        assert abs(step * gain[i] - e2) < 0.1 * e2 + 0.05 * e1 + 10
+    # a trace on a tail starts high and falls before the rise
+    i = np.flatnonzero(tr["tail_kev"] > 200)[0]
+    assert (wf[i, :20].mean() - wf[i, 280:300].mean()) * gain[i] > 0.5 * tr["tail_kev"][i] * (
+        1 - np.exp(-280 * dt / (1000 * tr["tau_us"][i]))
+    )
+    _, quiet_tr = PulseSimulator(CFG.with_(pileup_rate_khz=0.0), seed=21).raw_range(0, 500)
+    assert not quiet_tr["pileup"].any() and not quiet_tr["on_tail"].any()

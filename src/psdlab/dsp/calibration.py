@@ -123,7 +123,9 @@ class BandCorrection:
         ``side="upper"`` (A/E): the band is the mode, its width is taken from events above
         the mode, which multi-site events do not reach. ``side="lower"`` (DCR, LQ): the
         background (alphas, slow pulses) lies above, so the width comes from below.
-        ``side="both"``: median and half the 16-84 % range. Windows around ``exclude``
+        ``side="both"``: median and half the 16-84 % range. ``side="core"`` (DCR with
+        pile-up): median and the interquartile range / 1.349, robust to a tail on either
+        side (alphas above, pulses on earlier tails on both sides). Windows around ``exclude``
         (gamma lines whose events are mostly multi-site, e.g. the FEP) are left out: there
         the most probable A/E is the multi-site one, as MJD found when fitting the band in
         the Compton continuum instead.
@@ -150,6 +152,10 @@ class BandCorrection:
                 m = med
                 below = m - s[s < m]
                 w = np.median(below) / 0.6745
+            elif side == "core":
+                m = med
+                q25, q75 = np.quantile(s, [0.25, 0.75])
+                w = (q75 - q25) / 1.349
             else:
                 m = med
                 q16, q84 = np.quantile(s, [0.16, 0.84])

@@ -92,7 +92,8 @@ def tail_fit(
     sxy = (((x - mx[:, None]) * (y - my[:, None])) * m).sum(axis=1)
     sxx = (((x - mx[:, None]) ** 2) * m).sum(axis=1)
     slope = sxy / sxx
-    return {"tau": -1.0 / slope, "log_slope": slope}
+    with np.errstate(divide="ignore"):
+        return {"tau": -1.0 / slope, "log_slope": slope}
 
 
 def noise_spectrum(

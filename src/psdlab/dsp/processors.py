@@ -114,7 +114,26 @@ def _baseline_and_pz(
     baseline_rms = bl_win.std(axis=1)
     tau2 = cfg.tau2_us * 1000.0 / dt_ns
     pz = double_pole_zero(wf - baseline[:, None], tau_samples, tau2, cfg.tau2_fraction)
-    return baseline, baseline_rms, pz
+    return baseline, baseline_rms, _flatten_tail_baseline(pz, baseline_rms, cfg.baseline_samples)
+
+
+def _flatten_tail_baseline(pz: np.ndarray, rms: np.ndarray, n_bl: int) -> np.ndarray:
+    """Remove the ramp that a pulse on an earlier pulse's tail leaves after pole-zero.
+
+    The baseline mean of a falling tail is not the trace's true offset, and pole-zero turns
+    that offset error into a straight falling ramp over the whole trace (a fake DCR slope).
+    Where the pole-zero-corrected baseline falls by more than 3x the noise rms across its
+    window (low-frequency noise alone rarely does) the ramp is fitted there and subtracted
+    everywhere; other baselines are left untouched.
+    """
+    x = np.arange(n_bl) - 0.5 * (n_bl - 1)
+    sxx = float((x**2).sum())
+    slope = (pz[:, :n_bl] * x[None, :]).sum(axis=1) / sxx
+    tail = -slope * n_bl > 3.0 * rms
+    if tail.any():
+        j = np.arange(pz.shape[1]) - 0.5 * (n_bl - 1)
+        pz[tail] -= slope[tail, None] * j[None, :]
+    return pz
 
 
 def _start_times(pz: np.ndarray, baseline_rms: np.ndarray, cfg: DSPConfig) -> dict[str, np.ndarray]:

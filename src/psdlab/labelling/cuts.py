@@ -25,7 +25,7 @@ from psdlab.dsp import (
     dep_cut_threshold,
 )
 
-CALIBRATION_VERSION = 3  # bump whenever pulse, DSP or cut code changes
+CALIBRATION_VERSION = 4  # bump whenever pulse, DSP or cut code changes
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def fit_cuts(
     aoe_band = BandCorrection.fit(energy, params["aoe"], side="upper")
     aoe_c = aoe_band.classifier(energy, params["aoe"])
     low = dep_cut_threshold(energy, aoe_c, keep=settings.aoe_low_keep)
-    dcr_band = BandCorrection.fit(energy, params["dcr"], side="lower")
+    dcr_band = BandCorrection.fit(energy, params["dcr"], side="core")
     lq_band = BandCorrection.fit(energy, params["lq"], side="lower")
     lq_c = lq_band.classifier(energy, params["lq"])
     lq_cut = dep_cut_threshold(energy, lq_c, keep=settings.lq_keep, upper=True)

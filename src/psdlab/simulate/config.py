@@ -75,6 +75,11 @@ class SimulatorConfig:
         slow_tau_ns: range of the slow-release time constant of slow pulses.
         dcr_fraction_range, dcr_tau_us_range: delayed charge of surface alphas.
 
+    Pile-up
+        pileup_rate_khz: event rate of the detector (0: no pile-up, no tails).
+        on_tail_min_kev: an event counts as on a tail (truth ``on_tail``) when the earlier
+            pulse still holds this much at its rise.
+
     Spectrum
         lines: gamma line energies (keV) -> relative weight.
         dep_fraction, sep_fraction: DEP and SEP events per 2614.5 keV FEP event.
@@ -133,6 +138,9 @@ class SimulatorConfig:
     slow_tau_ns: tuple[float, float] = (150.0, 800.0)
     dcr_fraction_range: tuple[float, float] = (0.01, 0.08)
     dcr_tau_us_range: tuple[float, float] = (2.0, 25.0)
+    # pile-up
+    pileup_rate_khz: float = 0.5
+    on_tail_min_kev: float = 10.0
     # spectrum
     lines: dict[float, float] = field(default_factory=lambda: dict(TH228_LINES))
     dep_fraction: float = 0.16

@@ -46,10 +46,15 @@ def shape_and_digitise(
     pink_fraction: float,
     pink_norm: float,
     baseline: np.ndarray,
+    tail0: np.ndarray,
     adc_max: float,
     out: np.ndarray,
 ) -> None:
-    """Turn the current (fraction of charge per sample) into a digitised trace in ``out``."""
+    """Turn the current (fraction of charge per sample) into a digitised trace in ``out``.
+
+    ``tail0`` is the preamplifier output at the trace start left by earlier pulses, in units
+    of the event's own amplitude (pulses on a tail).
+    """
     n, length = current.shape
     pt1 = math.exp(-1.0 / _PINK_TAUS[0])
     pt2 = math.exp(-1.0 / _PINK_TAUS[1])
@@ -65,7 +70,7 @@ def shape_and_digitise(
         a2 = math.exp(-1.0 / tau2_samples[i])
         lp1 = 0.0
         lp2 = 0.0
-        s1 = 0.0
+        s1 = tail0[i]
         s2 = 0.0
         y1 = 0.0
         y2 = 0.0
