@@ -80,6 +80,23 @@ def _mode(values: np.ndarray) -> float:
     return m
 
 
+def _centre_width(s: np.ndarray, side: str) -> tuple[float, float]:
+    """Band centre and width of one energy slice (see :meth:`BandCorrection.fit`)."""
+    med = np.median(s)
+    mad = np.median(np.abs(s - med)) * 1.4826
+    if side == "upper":
+        m = _mode(s)
+        above = s[s > m] - m
+        return m, (np.median(above) / 0.6745 if above.size > 10 else mad)
+    if side == "lower":
+        return med, np.median(med - s[s < med]) / 0.6745
+    if side == "core":
+        q25, q75 = np.quantile(s, [0.25, 0.75])
+        return med, (q75 - q25) / 1.349
+    q16, q84 = np.quantile(s, [0.16, 0.84])
+    return med, 0.5 * (q84 - q16)
+
+
 @dataclass(frozen=True)
 class BandCorrection:
     """Centre and width of the signal-like band of a parameter as functions of energy.
@@ -142,24 +159,7 @@ class BandCorrection:
             s = v[(e >= a) & (e < b)]
             if s.size < 50:
                 continue
-            med = np.median(s)
-            mad = np.median(np.abs(s - med)) * 1.4826
-            if side == "upper":
-                m = _mode(s)
-                above = s[s > m] - m
-                w = np.median(above) / 0.6745 if above.size > 10 else mad
-            elif side == "lower":
-                m = med
-                below = m - s[s < m]
-                w = np.median(below) / 0.6745
-            elif side == "core":
-                m = med
-                q25, q75 = np.quantile(s, [0.25, 0.75])
-                w = (q75 - q25) / 1.349
-            else:
-                m = med
-                q16, q84 = np.quantile(s, [0.16, 0.84])
-                w = 0.5 * (q84 - q16)
+            m, w = _centre_width(s, side)
             ec.append(0.5 * (a + b))
             cen.append(m)
             wid.append(w)

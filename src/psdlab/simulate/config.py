@@ -51,6 +51,7 @@ class SimulatorConfig:
         noise_range_adc: total noise rms per sample range, one value per detector.
         pink_fraction: share of the noise variance that is low-frequency (1/f-like).
         bandwidth_ns: time constant of each of the two front-end low-pass poles.
+        noise_bandwidth_ns: the same for the white noise (0: white from sample to sample).
         adc_bits: digitiser depth; traces are rounded to integers and clipped.
 
     Charge collection (PPC)
@@ -116,8 +117,9 @@ class SimulatorConfig:
     gain_range_kev_per_adc: tuple[float, float] = (0.38, 0.42)
     baseline_range_adc: tuple[float, float] = (200.0, 1200.0)
     noise_range_adc: tuple[float, float] = (2.0, 4.0)
-    pink_fraction: float = 0.3
+    pink_fraction: float = 0.12
     bandwidth_ns: float = 15.0
+    noise_bandwidth_ns: float = 12.0
     adc_bits: int = 14
     # charge collection
     detector_radius_mm: float = 35.0

@@ -80,6 +80,7 @@ class PulseSimulator:
             np.full(n, cfg.tau2_us * 1000.0 / dt),
             cfg.tau2_fraction,
             cfg.bandwidth_ns / dt,
+            cfg.noise_bandwidth_ns / dt,
             tab.noise_adc[det_idx],
             cfg.pink_fraction,
             PINK_NORM,
