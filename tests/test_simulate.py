@@ -192,7 +192,9 @@ def test_preamp_tail_decay_constant(sample):
     dt_us = CFG.sampling_period_ns / 1000.0
     for i in sel:
         bl = wf[i, :300].mean()
-        start = int(truth["tp0_true"][i]) + 400  # after the 2.1 us pole has decayed
+        # after the charge is collected and the 2.1 us pole has decayed
+        collected_at = truth["tp0_true"][i] + truth["drift_time_ns"][i] / CFG.sampling_period_ns
+        start = int(max(truth["tp0_true"][i] + 400, collected_at + 300))
         y = wf[i, start:] - bl
         t = np.arange(y.size) * dt_us
         slope = np.polyfit(t, np.log(y), 1)[0]

@@ -62,7 +62,8 @@ class SimulatorConfig:
             corner and next to the contact (log-linear in between); with the mobility it
             sets drift times and the rise-time spread.
         bulk_field_scatter: log-normal scatter of that field from path to path.
-        contact_field_v_per_cm: the point contact's field at r = a, falling as (a/r)^2.
+        contact_field_v_per_cm, contact_field_power: the point contact's field at r = a,
+            falling as (a/r)^power on top of the bulk field.
         hole_trapping_per_mm: fraction of the hole charge trapped per mm of drift.
         electron_time_ns: time for electrons to leave the high-weighting-potential region.
         cloud_sigma_ns, diffusion_ns2_per_ns: arrival-time spread of the hole cloud,
@@ -124,10 +125,11 @@ class SimulatorConfig:
     # charge collection
     detector_radius_mm: float = 35.0
     detector_height_mm: float = 35.0
-    wp_scale_mm: float = 5.0
-    bulk_field_v_per_cm: tuple[float, float] = (50.0, 250.0)
+    wp_scale_mm: float = 4.0
+    bulk_field_v_per_cm: tuple[float, float] = (50.0, 150.0)
     bulk_field_scatter: float = 0.2
-    contact_field_v_per_cm: float = 300.0
+    contact_field_v_per_cm: float = 5000.0
+    contact_field_power: float = 4.0
     hole_trapping_per_mm: float = 6.0e-5
     electron_time_ns: float = 60.0
     cloud_sigma_ns: float = 8.0

@@ -7,8 +7,9 @@ surface: phi(r) = (1/r - 1/R) / (1/a - 1/R). It is ~a/r near the contact and fal
 at the outer contact, so holes induce almost nothing until the last ~15 mm: the pulse
 starts slowly and rises sharply at the end. The holes' speed follows the germanium hole
 mobility (Bruyneel et al. 2006 parametrisation, <100> and <111> axes, mixed by the path's
-angle to the crystal axes) in a field E(r) = E_bulk + E_c (a/r)^2: the bulk field of the
-depleted crystal plus the point contact's 1/r^2 field. The path's bulk field and crystal
+angle to the crystal axes) in a field E(r) = E_bulk + E_c (a/r)^p: the bulk field of the
+depleted crystal plus the point contact's field, which falls off steeply (effective p = 4:
+faster than a free electrode's 1/r^2, as the space charge screens it). The path's bulk field and crystal
 angle spread the rise times the way field and mobility anisotropy do in real PPCs. Holes
 are trapped at a constant rate per mm of path (charge trapping: long drifts lose more, which
 the drift-time correction of the energy undoes). Electrons drift outward and only give back
@@ -54,6 +55,7 @@ def _hole_walk(
     a: float,
     e_bulk: float,
     e_contact: float,
+    power: float,
     w111: float,
     trap_per_mm: float,
     t_buf: np.ndarray,
@@ -70,7 +72,7 @@ def _hole_walk(
     while r > a and k < t_buf.size - 1:
         dr = min(max(0.03 * r, 0.02), 0.5, r - a)
         rm = r - 0.5 * dr
-        t += dr / hole_velocity(e_bulk + e_contact * (a / rm) ** 2, w111)
+        t += dr / hole_velocity(e_bulk + e_contact * (a / rm) ** power, w111)
         r -= dr
         phi_new = 1.0 if r <= a else (1.0 / r - 1.0 / outer) * norm
         q += math.exp(-trap_per_mm * (s + 0.5 * dr)) * (phi_new - phi)
@@ -170,6 +172,7 @@ def induced_current(
     dt_ns: float,
     wp_mm: float,
     e_contact: float,
+    field_power: float,
     trap_per_mm: float,
     cloud_sigma_ns: float,
     diffusion_ns2_per_ns: float,
@@ -200,7 +203,16 @@ def induced_current(
                 continue
             d, big_r = dist_mm[i, c], outer_mm[i, c]
             nk = _hole_walk(
-                d, big_r, wp_mm, e_bulk[i, c], e_contact, w111[i, c], trap_per_mm, t_buf, q_buf
+                d,
+                big_r,
+                wp_mm,
+                e_bulk[i, c],
+                e_contact,
+                field_power,
+                w111[i, c],
+                trap_per_mm,
+                t_buf,
+                q_buf,
             )
             t_h = t_buf[nk - 1]
             drift_out[i, c] = t_h

@@ -148,6 +148,7 @@ def current_of(
         dt,
         cfg.wp_scale_mm,
         cfg.contact_field_v_per_cm,
+        cfg.contact_field_power,
         cfg.hole_trapping_per_mm,
         cfg.cloud_sigma_ns,
         cfg.diffusion_ns2_per_ns,
