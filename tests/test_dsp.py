@@ -99,3 +99,41 @@ def test_band_correction_normalises():
     band = BandCorrection.fit(e, v, side="both", exclude=())
     c = band.classifier(e, v)
     assert abs(np.median(c)) < 0.05 and 0.9 < np.std(c) < 1.1
+
+
+def test_rise_time_tail_and_noise_features():
+    from psdlab.dsp import features as ft
+
+    amp = np.array([1000.0, 3000.0])
+    wf = _pulses(amp, rise=50)  # linear 50-sample rise: 10-90 % = 40 samples
+    r = ft.rise_features(wf, np.full(2, T0), baseline_samples=300)
+    np.testing.assert_allclose(r["rise_10_90"], 40.0, atol=0.5)
+    np.testing.assert_allclose(r["amplitude"], amp, rtol=5e-3)  # 70 us droop
+    tail = ft.tail_fit(wf, r["baseline"], np.full(2, T0 + 100), L)
+    np.testing.assert_allclose(tail["tau"] / 100.0, TAU_US, rtol=1e-3)
+    rng = np.random.default_rng(5)
+    white = rng.standard_normal((200, 512))
+    ar = white.copy()
+    for j in range(1, 512):  # AR(1) noise, correlation 0.8 at lag 1
+        ar[:, j] = 0.8 * ar[:, j - 1] + 0.6 * white[:, j]
+    assert abs(ft.lag_correlation(white)[1]) < 0.02
+    assert abs(ft.lag_correlation(ar)[1] - 0.8) < 0.02
+    f, p_white = ft.noise_spectrum(white)
+    _, p_ar = ft.noise_spectrum(ar)
+    assert ft.band_fractions(f, p_ar)["0.5-2 MHz"] > 3 * ft.band_fractions(f, p_white)["0.5-2 MHz"]
+
+
+def test_drift_time_correction_recovers_trapping():
+    from psdlab.dsp import DriftTimeCorrection
+
+    rng = np.random.default_rng(6)
+    drift_ns = rng.uniform(200, 1500, 5000)
+    k = 1.2e-3  # fraction lost per us of drift
+    e = 2614.5 * (1 - k * drift_ns / 1000) + rng.normal(0, 0.8, drift_ns.size)
+    e = np.concatenate([e, rng.uniform(2600, 2630, 1000)])  # flat continuum
+    drift_ns = np.concatenate([drift_ns, rng.uniform(200, 1500, 1000)])
+    ctc = DriftTimeCorrection.fit(e, drift_ns)
+    assert ctc.alpha_per_us == pytest.approx(k, rel=0.1)
+    peak = np.abs(e - 2613) < 6
+    assert np.std(ctc(e, drift_ns)[peak][:5000]) < np.std(e[peak][:5000])
+    assert DriftTimeCorrection()(e, drift_ns) == pytest.approx(e)

@@ -11,6 +11,7 @@ from psdlab.dsp.calibration import (
     dep_cut_threshold,
     sideband_survival,
 )
+from psdlab.dsp.drift_correction import DriftTimeCorrection
 from psdlab.dsp.peaks import PeakFit, peak_fit
 from psdlab.dsp.processors import PARAMETER_NAMES, DSPConfig, compute_parameters
 
@@ -19,6 +20,7 @@ __all__ = [
     "TH228_CAL_LINES",
     "BandCorrection",
     "DSPConfig",
+    "DriftTimeCorrection",
     "EnergyCalibration",
     "PeakFit",
     "compute_parameters",

@@ -80,6 +80,23 @@ def _mode(values: np.ndarray) -> float:
     return m
 
 
+def _centre_width(s: np.ndarray, side: str) -> tuple[float, float]:
+    """Band centre and width of one energy slice (see :meth:`BandCorrection.fit`)."""
+    med = np.median(s)
+    mad = np.median(np.abs(s - med)) * 1.4826
+    if side == "upper":
+        m = _mode(s)
+        above = s[s > m] - m
+        return m, (np.median(above) / 0.6745 if above.size > 10 else mad)
+    if side == "lower":
+        return med, np.median(med - s[s < med]) / 0.6745
+    if side == "core":
+        q25, q75 = np.quantile(s, [0.25, 0.75])
+        return med, (q75 - q25) / 1.349
+    q16, q84 = np.quantile(s, [0.16, 0.84])
+    return med, 0.5 * (q84 - q16)
+
+
 @dataclass(frozen=True)
 class BandCorrection:
     """Centre and width of the signal-like band of a parameter as functions of energy.
@@ -123,7 +140,9 @@ class BandCorrection:
         ``side="upper"`` (A/E): the band is the mode, its width is taken from events above
         the mode, which multi-site events do not reach. ``side="lower"`` (DCR, LQ): the
         background (alphas, slow pulses) lies above, so the width comes from below.
-        ``side="both"``: median and half the 16-84 % range. Windows around ``exclude``
+        ``side="both"``: median and half the 16-84 % range. ``side="core"`` (DCR with
+        pile-up): median and the interquartile range / 1.349, robust to a tail on either
+        side (alphas above, pulses on earlier tails on both sides). Windows around ``exclude``
         (gamma lines whose events are mostly multi-site, e.g. the FEP) are left out: there
         the most probable A/E is the multi-site one, as MJD found when fitting the band in
         the Compton continuum instead.
@@ -140,20 +159,7 @@ class BandCorrection:
             s = v[(e >= a) & (e < b)]
             if s.size < 50:
                 continue
-            med = np.median(s)
-            mad = np.median(np.abs(s - med)) * 1.4826
-            if side == "upper":
-                m = _mode(s)
-                above = s[s > m] - m
-                w = np.median(above) / 0.6745 if above.size > 10 else mad
-            elif side == "lower":
-                m = med
-                below = m - s[s < m]
-                w = np.median(below) / 0.6745
-            else:
-                m = med
-                q16, q84 = np.quantile(s, [0.16, 0.84])
-                w = 0.5 * (q84 - q16)
+            m, w = _centre_width(s, side)
             ec.append(0.5 * (a + b))
             cen.append(m)
             wid.append(w)

@@ -30,6 +30,7 @@ PARAMETER_NAMES = (
     "t95",
     "t99",
     "drift_time_ns",
+    "qdrift_ns",
 )
 
 
@@ -113,7 +114,26 @@ def _baseline_and_pz(
     baseline_rms = bl_win.std(axis=1)
     tau2 = cfg.tau2_us * 1000.0 / dt_ns
     pz = double_pole_zero(wf - baseline[:, None], tau_samples, tau2, cfg.tau2_fraction)
-    return baseline, baseline_rms, pz
+    return baseline, baseline_rms, _flatten_tail_baseline(pz, baseline_rms, cfg.baseline_samples)
+
+
+def _flatten_tail_baseline(pz: np.ndarray, rms: np.ndarray, n_bl: int) -> np.ndarray:
+    """Remove the ramp that a pulse on an earlier pulse's tail leaves after pole-zero.
+
+    The baseline mean of a falling tail is not the trace's true offset, and pole-zero turns
+    that offset error into a straight falling ramp over the whole trace (a fake DCR slope).
+    Where the pole-zero-corrected baseline falls by more than 3x the noise rms across its
+    window (low-frequency noise alone rarely does) the ramp is fitted there and subtracted
+    everywhere; other baselines are left untouched.
+    """
+    x = np.arange(n_bl) - 0.5 * (n_bl - 1)
+    sxx = float((x**2).sum())
+    slope = (pz[:, :n_bl] * x[None, :]).sum(axis=1) / sxx
+    tail = -slope * n_bl > 3.0 * rms
+    if tail.any():
+        j = np.arange(pz.shape[1]) - 0.5 * (n_bl - 1)
+        pz[tail] -= slope[tail, None] * j[None, :]
+    return pz
 
 
 def _start_times(pz: np.ndarray, baseline_rms: np.ndarray, cfg: DSPConfig) -> dict[str, np.ndarray]:
@@ -179,6 +199,23 @@ def _dcr_and_lq(
     return dcr, lq
 
 
+def _charge_weighted_drift(
+    pz: np.ndarray, tp0: np.ndarray, t99: np.ndarray, e_ref: np.ndarray, dt_ns: float
+) -> np.ndarray:
+    """Area above the rising edge, integral of (1 - q(t)/E) from t0 to past t99, in ns.
+
+    For a multi-site event this is the charge-weighted drift time (each cluster counts with
+    its charge), the quantity charge trapping follows; MJD's charge-trapping correction uses
+    this "Qdrift" rather than the last cluster's drift time."""
+    n, length = pz.shape
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(pz, axis=1)], axis=1)
+    s0 = np.clip(np.round(tp0).astype(np.int64), 0, length - 1)
+    s1 = np.clip(np.round(t99).astype(np.int64) + 20, s0 + 1, length)
+    rows = np.arange(n)
+    area = (s1 - s0) - (c[rows, s1] - c[rows, s0]) / e_ref
+    return area * dt_ns
+
+
 def _process_block(
     wf: np.ndarray, tau_samples: np.ndarray, dt_ns: float, cfg: DSPConfig
 ) -> dict[str, np.ndarray]:
@@ -208,6 +245,7 @@ def _process_block(
         "t95": t95,
         "t99": t99,
         "drift_time_ns": (t99 - tp0) * dt_ns,
+        "qdrift_ns": _charge_weighted_drift(pz, tp0, t99, e_ref, dt_ns),
     }
 
 
@@ -224,7 +262,8 @@ def compute_parameters(
     detector's measured constant, as the real analysis uses per channel). Returns float64
     arrays of length n named as in :data:`PARAMETER_NAMES`: ``trap_energy`` (ADC),
     ``a_max`` (ADC/sample), ``aoe`` (raw A/E, 1/sample), ``dcr`` (fraction of E per us),
-    ``lq`` (samples), times in samples except ``drift_time_ns``.
+    ``lq`` (samples), times in samples except ``drift_time_ns`` and ``qdrift_ns`` (the
+    charge-weighted drift time that the drift-time energy correction uses).
     """
     wf_all = np.asarray(waveforms)
     if wf_all.ndim != 2:

@@ -18,13 +18,14 @@ import numpy as np
 
 from psdlab.dsp import (
     BandCorrection,
+    DriftTimeCorrection,
     DSPConfig,
     EnergyCalibration,
     compute_parameters,
     dep_cut_threshold,
 )
 
-CALIBRATION_VERSION = 2  # bump whenever pulse, DSP or cut code changes
+CALIBRATION_VERSION = 4  # bump whenever pulse, DSP or cut code changes
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class CutCalibration:
     dsp: dict[str, float]
     config_hash: str
     n_events: int
+    ctc_alpha_per_us: float = 0.0  # drift-time (charge-trapping) correction, on qdrift_ns
 
     def to_json(self) -> str:
         return json.dumps({"version": CALIBRATION_VERSION, **asdict(self)}, indent=2)
@@ -71,10 +73,14 @@ class CutCalibration:
         return cls(**d)
 
 
-def uncalibrated_kev(params: dict[str, np.ndarray], gain: np.ndarray) -> np.ndarray:
-    """Trap energy in roughly-keV units: per-detector gains come from each channel's own
-    calibration, so they are applied before the common line fit."""
-    return params["trap_energy"] * gain
+def uncalibrated_kev(
+    params: dict[str, np.ndarray], gain: np.ndarray, ctc_alpha_per_us: float = 0.0
+) -> np.ndarray:
+    """Trap energy in roughly-keV units, drift-time corrected when ``ctc_alpha_per_us`` is
+    set: per-detector gains come from each channel's own calibration, so they are applied
+    before the common line fit."""
+    ctc = DriftTimeCorrection(ctc_alpha_per_us)
+    return ctc(params["trap_energy"] * gain, params["qdrift_ns"])
 
 
 def fit_cuts(
@@ -84,14 +90,20 @@ def fit_cuts(
     dsp: DSPConfig,
     config_hash: str = "",
 ) -> CutCalibration:
-    """Derive every cut constant from the DSP parameters of a calibration run."""
-    uncal = uncalibrated_kev(params, gain_kev_per_adc)
+    """Derive every cut constant from the DSP parameters of a calibration run.
+
+    The drift-time correction is fitted on the 2614.5 keV line of a first calibration, then
+    the energy scale is fitted again on the corrected energies.
+    """
+    raw = uncalibrated_kev(params, gain_kev_per_adc)
+    ctc = DriftTimeCorrection.fit(EnergyCalibration.fit(raw)(raw), params["qdrift_ns"])
+    uncal = uncalibrated_kev(params, gain_kev_per_adc, ctc.alpha_per_us)
     ecal = EnergyCalibration.fit(uncal)
     energy = ecal(uncal)
     aoe_band = BandCorrection.fit(energy, params["aoe"], side="upper")
     aoe_c = aoe_band.classifier(energy, params["aoe"])
     low = dep_cut_threshold(energy, aoe_c, keep=settings.aoe_low_keep)
-    dcr_band = BandCorrection.fit(energy, params["dcr"], side="lower")
+    dcr_band = BandCorrection.fit(energy, params["dcr"], side="core")
     lq_band = BandCorrection.fit(energy, params["lq"], side="lower")
     lq_c = lq_band.classifier(energy, params["lq"])
     lq_cut = dep_cut_threshold(energy, lq_c, keep=settings.lq_keep, upper=True)
@@ -108,6 +120,7 @@ def fit_cuts(
         dsp=asdict(dsp),
         config_hash=config_hash,
         n_events=int(uncal.size),
+        ctc_alpha_per_us=ctc.alpha_per_us,
     )
 
 
@@ -120,14 +133,16 @@ def apply_cuts(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Calibrated energy and the four pass/fail labels (True = signal-like) of traces.
 
-    Returns ``(labels, params)``: ``labels`` holds ``energy`` (keV), ``low_avse``,
+    Returns ``(labels, params)``: ``labels`` holds ``energy`` (keV, drift-time corrected
+    with the calibration's alpha), ``low_avse``,
     ``high_avse``, ``dcr``, ``lq`` and the three band classifiers; ``params`` the raw DSP
     parameters of :func:`psdlab.dsp.compute_parameters`.
     """
     params = compute_parameters(
         waveforms, sampling_period_ns, tau_us, DSPConfig(**cal.dsp), chunk_size=2000
     )
-    energy = cal.energy_offset + cal.energy_slope * uncalibrated_kev(params, gain_kev_per_adc)
+    uncal = uncalibrated_kev(params, gain_kev_per_adc, cal.ctc_alpha_per_us)
+    energy = cal.energy_offset + cal.energy_slope * uncal
     aoe_c = BandCorrection(**cal.aoe_band).classifier(energy, params["aoe"])
     dcr_c = BandCorrection(**cal.dcr_band).classifier(energy, params["dcr"])
     lq_c = BandCorrection(**cal.lq_band).classifier(energy, params["lq"])

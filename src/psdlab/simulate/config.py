@@ -51,12 +51,20 @@ class SimulatorConfig:
         noise_range_adc: total noise rms per sample range, one value per detector.
         pink_fraction: share of the noise variance that is low-frequency (1/f-like).
         bandwidth_ns: time constant of each of the two front-end low-pass poles.
+        noise_bandwidth_ns: the same for the white noise (0: white from sample to sample).
         adc_bits: digitiser depth; traces are rounded to integers and clipped.
 
     Charge collection (PPC)
         detector_radius_mm, detector_height_mm: crystal size (point contact at bottom centre).
-        wp_scale_mm: length scale of the point-contact weighting potential phi ~ r_c / r.
-        hole_velocity_mm_per_ns: effective hole drift speed (sets drift times 0.1-1.4 us).
+        wp_scale_mm: effective contact radius a of the weighting potential
+            phi = (1/r - 1/R) / (1/a - 1/R) (R: distance to the n+ surface along the path).
+        bulk_field_v_per_cm: bulk field (V/cm) along a hole's path starting at the farthest
+            corner and next to the contact (log-linear in between); with the mobility it
+            sets drift times and the rise-time spread.
+        bulk_field_scatter: log-normal scatter of that field from path to path.
+        contact_field_v_per_cm, contact_field_power: the point contact's field at r = a,
+            falling as (a/r)^power on top of the bulk field.
+        hole_trapping_per_mm: fraction of the hole charge trapped per mm of drift.
         electron_time_ns: time for electrons to leave the high-weighting-potential region.
         cloud_sigma_ns, diffusion_ns2_per_ns: arrival-time spread of the hole cloud,
             sigma_t^2 = cloud^2 + diffusion * drift_time.
@@ -68,6 +76,11 @@ class SimulatorConfig:
         frac_slow: share of slow (transition-layer) pulses at low energy.
         slow_tau_ns: range of the slow-release time constant of slow pulses.
         dcr_fraction_range, dcr_tau_us_range: delayed charge of surface alphas.
+
+    Pile-up
+        pileup_rate_khz: event rate of the detector (0: no pile-up, no tails).
+        on_tail_min_kev: an event counts as on a tail (truth ``on_tail``) when the earlier
+            pulse still holds this much at its rise.
 
     Spectrum
         lines: gamma line energies (keV) -> relative weight.
@@ -105,14 +118,19 @@ class SimulatorConfig:
     gain_range_kev_per_adc: tuple[float, float] = (0.38, 0.42)
     baseline_range_adc: tuple[float, float] = (200.0, 1200.0)
     noise_range_adc: tuple[float, float] = (2.0, 4.0)
-    pink_fraction: float = 0.3
+    pink_fraction: float = 0.12
     bandwidth_ns: float = 15.0
+    noise_bandwidth_ns: float = 12.0
     adc_bits: int = 14
     # charge collection
     detector_radius_mm: float = 35.0
     detector_height_mm: float = 35.0
-    wp_scale_mm: float = 3.0
-    hole_velocity_mm_per_ns: float = 0.035
+    wp_scale_mm: float = 4.0
+    bulk_field_v_per_cm: tuple[float, float] = (50.0, 150.0)
+    bulk_field_scatter: float = 0.2
+    contact_field_v_per_cm: float = 5000.0
+    contact_field_power: float = 4.0
+    hole_trapping_per_mm: float = 6.0e-5
     electron_time_ns: float = 60.0
     cloud_sigma_ns: float = 8.0
     diffusion_ns2_per_ns: float = 0.15
@@ -124,6 +142,9 @@ class SimulatorConfig:
     slow_tau_ns: tuple[float, float] = (150.0, 800.0)
     dcr_fraction_range: tuple[float, float] = (0.01, 0.08)
     dcr_tau_us_range: tuple[float, float] = (2.0, 25.0)
+    # pile-up
+    pileup_rate_khz: float = 0.5
+    on_tail_min_kev: float = 10.0
     # spectrum
     lines: dict[float, float] = field(default_factory=lambda: dict(TH228_LINES))
     dep_fraction: float = 0.16

@@ -2,8 +2,9 @@
 
 Randomness is drawn per fixed block of events from a generator seeded by (seed, block), so
 the same seed gives the same events whatever chunk size the caller asks for. A block is made
-in three steps at their natural seams: where the charge sits (sites), what the event class
-changes in its collection, and the signal chain to digitised traces. Labelling by classical
+in steps at their natural seams: the deposits (:mod:`~psdlab.simulate.spectrum`), where the
+charge sits and how it is collected (:mod:`~psdlab.simulate.sites`), the pulses around it
+(:mod:`~psdlab.simulate.pileup`), and the signal chain to digitised traces. Labelling by classical
 cuts is not done here (see :mod:`psdlab.simulate.labels` and :mod:`psdlab.labelling`).
 """
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from psdlab.simulate.config import SimulatorConfig
 from psdlab.simulate.electronics import PINK_NORM, shape_and_digitise
-from psdlab.simulate.pulses import MAX_CLUSTERS, induced_current
+from psdlab.simulate.pileup import add_pileup_current, sample_pileup
+from psdlab.simulate.sites import collect, current_of
 from psdlab.simulate.spectrum import EventClass, sample_deposits
 
 BLOCK = 1000  # events per independently seeded random block
@@ -44,76 +46,6 @@ class DetectorTable:
         )
 
 
-@dataclass
-class _Collection:
-    """How each event's charge is collected: clusters and the class-specific effects."""
-
-    dist_mm: np.ndarray  # (n, MAX_CLUSTERS) distance of each cluster to the contact
-    frac: np.ndarray  # (n, MAX_CLUSTERS) charge fraction (0 = unused cluster)
-    te_ns: np.ndarray  # electron collection time
-    slow_tau_ns: np.ndarray  # slow release of the whole signal (0 = none)
-    dcr_frac: np.ndarray  # charge released late (surface alphas)
-    dcr_tau_ns: np.ndarray
-
-
-def _positions(rng: np.random.Generator, cfg: SimulatorConfig, size: int) -> np.ndarray:
-    """Distances to the contact of points uniform in the cylinder (contact: bottom centre)."""
-    r = cfg.detector_radius_mm * np.sqrt(rng.random(size))
-    z = cfg.detector_height_mm * rng.random(size)
-    return np.hypot(r, z)
-
-
-def sample_sites(
-    rng: np.random.Generator, cfg: SimulatorConfig, n_sites: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster distances (n, MAX_CLUSTERS) and charge fractions of bulk events."""
-    n = n_sites.size
-    d_min = 1.6 * cfg.wp_scale_mm
-    d_max = float(np.hypot(cfg.detector_radius_mm, cfg.detector_height_mm))
-    d = np.empty((n, MAX_CLUSTERS))
-    d[:, 0] = _positions(rng, cfg, n)
-    step = cfg.cluster_spread_mm * rng.standard_normal((n, MAX_CLUSTERS - 1))
-    d[:, 1:] = np.abs(d[:, :1] + step)
-    # a site that would land inside the contact region is redrawn in the bulk (clipping
-    # would pile sites up next to the contact and fake high-A/E multi-site events)
-    near = d < d_min
-    d[near] = _positions(rng, cfg, int(near.sum()))
-    d = np.clip(d, d_min, d_max)
-    k = np.arange(MAX_CLUSTERS)[None, :]
-    raw = rng.gamma(2.0, 1.0, (n, MAX_CLUSTERS)) * (k < n_sites[:, None])
-    frac = raw / raw.sum(axis=1, keepdims=True)
-    frac = np.where(frac > 0, np.maximum(frac, 0.05), 0.0)
-    frac /= frac.sum(axis=1, keepdims=True)
-    return d, frac
-
-
-def apply_event_classes(
-    rng: np.random.Generator,
-    cfg: SimulatorConfig,
-    cls_: np.ndarray,
-    d: np.ndarray,
-    frac: np.ndarray,
-) -> _Collection:
-    """Move point-contact and surface-alpha events, add slow release and delayed charge."""
-    n, wp = cls_.size, cfg.wp_scale_mm
-    te = np.full(n, cfg.electron_time_ns)
-    pc = cls_ == EventClass.POINT_CONTACT
-    d[pc, 0] = wp * rng.uniform(1.05, 1.5, pc.sum())
-    te[pc] = 10.0
-    slow_tau = np.zeros(n)
-    slow = cls_ == EventClass.SLOW_LQ
-    slow_tau[slow] = rng.uniform(*cfg.slow_tau_ns, slow.sum())
-    alpha = cls_ == EventClass.SURFACE_ALPHA
-    # passivated surface: the bottom face around the contact; charge creeps along it
-    d[alpha, 0] = rng.uniform(2.5 * wp, cfg.detector_radius_mm, alpha.sum())
-    slow_tau[alpha] = rng.uniform(60.0, 250.0, alpha.sum())
-    dcr_frac = np.zeros(n)
-    dcr_tau = np.ones(n)
-    dcr_frac[alpha] = rng.uniform(*cfg.dcr_fraction_range, alpha.sum())
-    dcr_tau[alpha] = rng.uniform(*cfg.dcr_tau_us_range, alpha.sum()) * 1000.0
-    return _Collection(d, frac, te, slow_tau, dcr_frac, dcr_tau)
-
-
 class PulseSimulator:
     """Simulate 228Th calibration events of PPC detectors: raw traces and truth.
 
@@ -130,30 +62,14 @@ class PulseSimulator:
     def _digitise(
         self,
         rng: np.random.Generator,
-        tp0: np.ndarray,
-        col: _Collection,
+        current: np.ndarray,
         energy: np.ndarray,
         det_idx: np.ndarray,
+        tail_start_kev: np.ndarray,
     ) -> np.ndarray:
-        """Induced current -> front end, preamplifier, noise, ADC (the signal chain)."""
+        """Current -> front end, preamplifier (with earlier tails), noise, ADC."""
         cfg, tab = self.config, self.detectors
-        n, dt = tp0.size, cfg.sampling_period_ns
-        current = np.empty((n, cfg.trace_length))
-        induced_current(
-            current,
-            tp0,
-            col.dist_mm,
-            col.frac,
-            col.te_ns,
-            col.slow_tau_ns / dt,
-            col.dcr_frac,
-            col.dcr_tau_ns / dt,
-            dt,
-            cfg.wp_scale_mm,
-            cfg.hole_velocity_mm_per_ns,
-            cfg.cloud_sigma_ns,
-            cfg.diffusion_ns2_per_ns,
-        )
+        n, dt = energy.size, cfg.sampling_period_ns
         white = rng.standard_normal((n, cfg.trace_length), dtype=np.float32)
         wf = np.empty((n, cfg.trace_length))
         shape_and_digitise(
@@ -164,10 +80,12 @@ class PulseSimulator:
             np.full(n, cfg.tau2_us * 1000.0 / dt),
             cfg.tau2_fraction,
             cfg.bandwidth_ns / dt,
+            cfg.noise_bandwidth_ns / dt,
             tab.noise_adc[det_idx],
             cfg.pink_fraction,
             PINK_NORM,
             tab.baseline_adc[det_idx],
+            (1.0 - cfg.tau2_fraction) * tail_start_kev / np.maximum(energy, 1e-3),
             float(2**cfg.adc_bits - 1),
             wf,
         )
@@ -179,30 +97,34 @@ class PulseSimulator:
         cfg = self.config
         rng = np.random.default_rng([self.seed, block])
         dep = sample_deposits(rng, BLOCK, cfg, line_boost)
-        cls_ = dep["event_class"]
+        cls_, energy = dep["event_class"], dep["true_energy"]
         det_idx = rng.integers(0, cfg.n_detectors, BLOCK)
         tp0 = cfg.tp0_mean + cfg.tp0_jitter * rng.standard_normal(BLOCK)
         tp0 = np.clip(tp0, 0.5 * cfg.tp0_mean, cfg.tp0_mean * 1.5)
-        d, frac = sample_sites(rng, cfg, dep["n_sites"])
-        col = apply_event_classes(rng, cfg, cls_, d, frac)
-        wf = self._digitise(rng, tp0, col, dep["true_energy"], det_idx)
-        used = frac > 0
-        t_drift = np.where(used, (d - cfg.wp_scale_mm) / cfg.hole_velocity_mm_per_ns, 0.0)
+        col = collect(rng, cfg, dep)
+        current, t_drift, collected = current_of(col, tp0, cfg, cfg.trace_length)
+        tau_us = self.detectors.tau_us[det_idx]
+        pu = sample_pileup(rng, cfg, tp0, tau_us)
+        add_pileup_current(rng, cfg, current, tp0, energy, pu)
+        wf = self._digitise(rng, current, energy, det_idx, pu.pop("tail_start_kev"))
+        used = col.frac > 0
         pc = cls_ == EventClass.POINT_CONTACT
         truth = {
             "n_sites": dep["n_sites"],
             "event_class": cls_.astype(np.int64),
             "drift_time_ns": t_drift.max(axis=1),
-            "true_energy": dep["true_energy"],
+            "true_energy": energy,
             "single_site": (cls_ == EventClass.SINGLE_SITE) | pc,
             "surface_alpha": cls_ == EventClass.SURFACE_ALPHA,
             "dcr_true": col.dcr_frac,
             "population": dep["population"],
             "tp0_true": tp0,
             "detector_index": det_idx.astype(np.int64),
-            "tau_us": self.detectors.tau_us[det_idx],
+            "tau_us": tau_us,
             "gain_kev_per_adc": self.detectors.gain_kev_per_adc[det_idx],
-            "distance_mm": np.where(used, d, 0.0)[:, 0],
+            "distance_mm": np.where(used, col.dist_mm, 0.0)[:, 0],
+            "collected_fraction": collected,
+            **pu,
         }
         return wf, truth
 
