@@ -108,6 +108,17 @@ def _add_energy(
                 )
 
 
+def pileup_counts(meta: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Events on an earlier tail and with a second pulse, from the truth ({} without it)."""
+    if "on_tail" not in meta and "pileup" not in meta:
+        return {}
+    n = len(next(iter(meta.values())))
+    count = {
+        k: int(np.asarray(meta[k], bool).sum()) if k in meta else 0 for k in ("on_tail", "pileup")
+    }
+    return {"n": n, **count}
+
+
 def compute_report(
     table: Mapping[str, np.ndarray],
     meta: Mapping[str, np.ndarray],
@@ -145,6 +156,13 @@ def compute_report(
     }
     if not numbers["has_truth"]:
         numbers["notes"].append("truth sections skipped: no simulated truth given for these events")
+    numbers["pileup"] = pileup_counts(meta)
+    if numbers["pileup"]:
+        p = numbers["pileup"]
+        numbers["notes"].append(
+            f"pile-up (truth): {p['on_tail']} of {p['n']} events sit on an earlier pulse's tail, "
+            f"{p['pileup']} hold a second pulse in the trace; all are evaluated as they are"
+        )
     report = PhysicsReport(numbers, {})
     _add_psd(report, table, meta, classical, energy)
     if "energy_pred" in table:

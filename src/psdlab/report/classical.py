@@ -29,18 +29,22 @@ import numpy as np
 
 from psdlab.data.reader import FileInfo, inspect_file, iter_waveform_chunks, read_vector
 from psdlab.data.schema import DataSchema
-from psdlab.dsp import BandCorrection, DSPConfig, EnergyCalibration, compute_parameters
+from psdlab.dsp import (
+    BandCorrection,
+    DSPConfig,
+    compute_parameters,
+)
 from psdlab.report.constants import (
     TauSetting,
     UsedConstants,
     decay_constants,
     file_constants,
 )
+from psdlab.report.energy_scale import calibrate, drift_time_correct
 
 log = logging.getLogger(__name__)
 
 MIN_BAND_EVENTS = 2000  # events in 100-2700 keV needed to fit a band on the evaluated data
-CALIBRATION_TOLERANCE_KEV = 3.0  # median |E - energy_label| accepted for a line calibration
 
 
 @dataclass
@@ -63,6 +67,8 @@ class ClassicalResult:
     notes: list[str] = field(default_factory=list)
     # file name -> detector -> {"tau_us", "source"}: the pole-zero constants used
     decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
+    # the calibrated trap energy before the drift-time (charge-trapping) correction
+    energy_uncorrected: np.ndarray | None = None
 
     def score(self, target: str) -> np.ndarray:
         """The classical parameter for ``target``, signed so that higher = more signal-like."""
@@ -177,58 +183,6 @@ def _read_parameters(
     return {k: np.concatenate([p[k] for p in read.parts]) for k in read.parts[0]}, read
 
 
-def _calibration_ok(energy: np.ndarray, ref: np.ndarray | None) -> bool:
-    """A line calibration is accepted when it agrees with ``energy_label`` (if known)."""
-    if ref is None:
-        return bool(np.isfinite(energy).any())
-    sel = np.isfinite(ref) & (ref > 200) & (ref < 3000) & np.isfinite(energy)
-    if sel.sum() < 10:
-        return False
-    return bool(np.median(np.abs(energy[sel] - ref[sel])) < CALIBRATION_TOLERANCE_KEV)
-
-
-def _calibrate(
-    uncal: np.ndarray,
-    groups: np.ndarray,
-    ref: np.ndarray | None,
-    stored: dict | None,
-    notes: list[str],
-) -> np.ndarray:
-    """keV from the uncalibrated trap energy, one calibration per group (detector)."""
-    out = np.full(uncal.shape, np.nan)
-    methods: dict[str, int] = {}
-    for g in np.unique(groups):
-        m = groups == g
-        e = None
-        try:
-            cal = EnergyCalibration.fit(uncal[m])
-            e = cal(uncal[m])
-            method = "228Th line fit"
-            if not _calibration_ok(e, None if ref is None else ref[m]):
-                e = None
-        except (RuntimeError, ValueError, IndexError, TypeError):
-            e = None
-        if e is None and stored is not None and "energy_slope" in stored:
-            e = stored["energy_offset"] + stored["energy_slope"] * uncal[m]
-            method = "the file's stored calibration"
-        if e is None and ref is not None:
-            sel = m & np.isfinite(ref) & (ref > 100) & np.isfinite(uncal)
-            if sel.sum() >= 2:
-                slope, offset = np.polyfit(uncal[sel], ref[sel], 1)
-                e = offset + slope * uncal[m]
-                method = "a linear fit to energy_label"
-        if e is None:
-            method = "none (NaN)"
-            e = np.full(int(m.sum()), np.nan)
-        out[m] = e
-        methods[method] = methods.get(method, 0) + int(m.sum())
-    notes.append(
-        "trap energy calibrated with "
-        + ", ".join(f"{k} ({v} events)" for k, v in sorted(methods.items()))
-    )
-    return out
-
-
 def _band(
     energy: np.ndarray,
     value: np.ndarray,
@@ -269,6 +223,27 @@ def _band(
     return band.classifier(energy, value)
 
 
+def _aligned(
+    p: dict[str, np.ndarray], ids: np.ndarray, notes: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The parameters ``p`` (read in file order) in the order of ``ids``; NaN where an id
+    was not found in the files. Returns them and the found mask."""
+    order = np.argsort(p["id"], kind="stable")
+    sorted_ids = p["id"][order]
+    pos = np.clip(np.searchsorted(sorted_ids, ids), 0, max(sorted_ids.size - 1, 0))
+    found = sorted_ids[pos] == ids
+    if not found.all():
+        notes.append(f"{int((~found).sum())} evaluated events not found in the raw files (NaN)")
+    src = order[pos]
+
+    def aligned(arr: np.ndarray) -> np.ndarray:
+        out = np.full(ids.size, np.nan)
+        out[found] = arr[src[found]]
+        return out
+
+    return {k: aligned(v) for k, v in p.items() if k != "id"}, found
+
+
 def classical_parameters(
     files: Sequence[str | Path],
     schema: DataSchema,
@@ -295,20 +270,7 @@ def classical_parameters(
     if not p:
         notes.append("no evaluated event found in the raw files: classical analysis skipped")
         return ClassicalResult(ids, nan, nan, nan, nan, nan, {}, notes, read.decay_constants)
-    order = np.argsort(p["id"], kind="stable")
-    sorted_ids = p["id"][order]
-    pos = np.clip(np.searchsorted(sorted_ids, ids), 0, max(sorted_ids.size - 1, 0))
-    found = sorted_ids[pos] == ids
-    if not found.all():
-        notes.append(f"{int((~found).sum())} evaluated events not found in the raw files (NaN)")
-    src = order[pos]
-
-    def aligned(arr: np.ndarray) -> np.ndarray:
-        out = np.full(n, np.nan)
-        out[found] = arr[src[found]]
-        return out
-
-    raw = {k: aligned(v) for k, v in p.items() if k not in ("id",)}
+    raw, found = _aligned(p, ids, notes)
     gain = raw.pop("gain")
     detector = raw.pop("detector")
     gain_known = bool(np.isfinite(gain[found]).all()) and found.any()
@@ -316,10 +278,21 @@ def classical_parameters(
     # with per-channel gains applied one calibration serves every detector; otherwise each
     # detector is its own channel with its own scale
     groups = np.zeros(n, np.int64) if gain_known else np.nan_to_num(detector, nan=-1).astype(int)
-    energy = _calibrate(uncal, groups, ref_energy, stored, notes)
+    uncal, uncorrected = drift_time_correct(uncal, groups, raw, ref_energy, stored, notes)
+    energy = calibrate(uncal, groups, ref_energy, stored, notes)
     aoe = _band(energy, raw["aoe"], "upper", (stored or {}).get("aoe_band"), "A/E", notes)
-    dcr = _band(energy, raw["dcr"], "lower", (stored or {}).get("dcr_band"), "DCR", notes)
+    # the DCR band from its central half: tails of earlier pulses (pile-up) skew both sides
+    dcr = _band(energy, raw["dcr"], "core", (stored or {}).get("dcr_band"), "DCR", notes)
     lq = _band(energy, raw["lq"], "lower", (stored or {}).get("lq_band"), "LQ", notes)
     return ClassicalResult(
-        ids, energy, aoe, dcr, lq, raw["drift_time_ns"], raw, notes, read.decay_constants
+        ids,
+        energy,
+        aoe,
+        dcr,
+        lq,
+        raw["drift_time_ns"],
+        raw,
+        notes,
+        read.decay_constants,
+        energy_uncorrected=uncorrected,
     )

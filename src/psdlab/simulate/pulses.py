@@ -154,6 +154,9 @@ def _delayed_charge(row: np.ndarray, fd: float, t_end: float, tau_samples: float
         prev = cur
 
 
+# One numba kernel per event on purpose: drift, trapping, slow and delayed-charge components
+# accumulate into the same output row in one pass; split into functions, numba would pass the
+# many per-event arrays through calls and lose the parallel loop's fusion.
 @nb.njit(parallel=True, cache=True)
 def induced_current(
     out: np.ndarray,

@@ -22,7 +22,10 @@ def declare_hparams(
     experiment, session_start, session_end = hparams_summary(
         dict(hparams), dict.fromkeys(metric_keys, 0.0)
     )
-    writer = logger.experiment._get_file_writer()
+    # ranks other than 0 get Lightning's dummy experiment, which writes nothing
+    writer = getattr(logger.experiment, "_get_file_writer", lambda: None)()
+    if writer is None:
+        return
     for record in (experiment, session_start, session_end):
         writer.add_summary(record)
 
