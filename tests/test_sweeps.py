@@ -165,12 +165,14 @@ def _hparams_of(run_dir: Path) -> tuple[dict, set[str], list]:
     acc.Reload()
     content = acc.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    # no per-run experiment record: TensorBoard builds it from all trials and marks the keys
+    # whose values differ, which it then shows ticked (a per-run record says none differ)
+    assert "_hparams_/experiment" not in content
     values = {
         k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
         for k, v in start.session_start_info.hparams.items()
     }
-    metrics = {m.name.tag for m in experiment.experiment.metric_infos}
+    metrics = {tag for tag in acc.Tags()["scalars"] if tag.startswith("hp/")}
     hp_events = [
         e for tag in acc.Tags()["scalars"] if tag.startswith("hp/") for e in acc.Scalars(tag)
     ]

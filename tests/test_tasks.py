@@ -272,9 +272,10 @@ def test_tensorboard_images_and_hparams(tmp_path):
     assert "_hparams_/session_start_info" in plugin
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    content = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"])
-    metric_tags = {m.name.tag for m in content.experiment.metric_infos}
-    assert {"hp/val_best", "hp/test_auroc", "hp/test_mae"} <= metric_tags
+    assert "_hparams_/experiment" not in plugin  # TensorBoard builds it from the sessions
+    start = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
+    assert start.session_start_info.hparams["model"].string_value == "MLP"
+    assert {"hp/val_best", "hp/test_auroc", "hp/test_mae"} <= scalars
 
 
 @pytest.mark.parametrize("every", [1, 3])

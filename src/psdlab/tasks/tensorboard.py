@@ -1,9 +1,14 @@
-"""Declaring a run's hyperparameters and metrics to TensorBoard's HPARAMS plugin.
+"""Declaring a run's hyperparameters to TensorBoard's HPARAMS plugin.
 
-Lightning's ``TensorBoardLogger.log_hyperparams(params, metrics)`` writes every metric as a
-scalar with value 0 at step 0, which draws a diagonal from 0 to the final value that looks
-like a training curve. Writing the plugin's experiment and session records directly declares
-the metrics without any value; the task then logs them (``hp/*``) when they exist.
+Two defaults of the usual route hide what a sweep varied. Lightning's
+``TensorBoardLogger.log_hyperparams(params, metrics)`` writes every metric as a scalar with
+value 0 at step 0, which draws a diagonal from 0 to the final value that looks like a training
+curve; and it writes an *experiment* record per run, whose hyperparameters all say "does not
+differ", so TensorBoard ticks the first five keys alphabetically (constant ones) and leaves
+the swept ones unticked. psdlab writes only the session records: TensorBoard then builds the
+experiment from all runs itself, marks the keys whose values differ between runs and shows
+those by default, and takes the metrics from the scalars the runs logged (``hp/*``, ``val/*``,
+``test/*``), which have real values only.
 """
 
 from __future__ import annotations
@@ -18,15 +23,14 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 def declare_hparams(
     logger: TensorBoardLogger, hparams: Mapping[str, Any], metric_keys: Iterable[str]
 ) -> None:
-    """Write the HPARAMS records (hyperparameters, metric names) without metric values."""
-    experiment, session_start, session_end = hparams_summary(
-        dict(hparams), dict.fromkeys(metric_keys, 0.0)
-    )
+    """Write the run's HPARAMS session records (its hyperparameters); no metric value and no
+    experiment record (``metric_keys`` are the scalars the run will log under ``hp/``)."""
+    _, session_start, session_end = hparams_summary(dict(hparams), dict.fromkeys(metric_keys, 0.0))
     # ranks other than 0 get Lightning's dummy experiment, which writes nothing
     writer = getattr(logger.experiment, "_get_file_writer", lambda: None)()
     if writer is None:
         return
-    for record in (experiment, session_start, session_end):
+    for record in (session_start, session_end):
         writer.add_summary(record)
 
 
