@@ -70,6 +70,7 @@ def test_single_figures_handle_edge_cases():
         fn(s, one_class)
     e = np.array([100.0, 2614.0])
     pred_vs_true_figure(e, e)
+    pred_vs_true_figure(e, -e)  # nothing in range (an untrained net): no colour bar, no error
     residual_figure(e, e)
     spectrum_figure(e)
     waveform_examples_figure(np.zeros((1, 50)), ["a"])
