@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from psdlab.plots import (
     TH228_LINES_KEV,
@@ -69,6 +70,47 @@ def test_single_figures_handle_edge_cases():
         fn(s, one_class)
     e = np.array([100.0, 2614.0])
     pred_vs_true_figure(e, e)
+    pred_vs_true_figure(e, -e)  # nothing in range (an untrained net): no colour bar, no error
     residual_figure(e, e)
     spectrum_figure(e)
     waveform_examples_figure(np.zeros((1, 50)), ["a"])
+
+
+def test_roc_convention_log_axis_and_operating_points():
+    """One convention (signal vs background acceptance), log background axis, and per label
+    the threshold's point and the 90 %-signal point marked."""
+    t = _table()
+    scores = {"low_avse": t["score_low_avse"]}
+    labels = {"low_avse": t["label_low_avse"]}
+    ax = roc_figure(scores, labels, sig_eff=0.9, threshold=0.5).axes[0]
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel().startswith("background acceptance")
+    assert ax.get_ylabel().startswith("signal acceptance")
+    markers = [ln.get_marker() for ln in ax.get_lines()]
+    assert "o" in markers and "s" in markers
+    legend = " ".join(x.get_text() for x in ax.get_legend().get_texts())
+    assert "AUC" in legend and "at 90% sig" in legend
+
+
+def test_example_waveforms_physics_axes_and_captions():
+    """Time in us (from tp0 with a tp0 window), the amplitude unit named, each example's
+    energy, score and label named, and at most six readable panels."""
+    from psdlab.plots import waveform_axis
+
+    t = _table()
+    t["example_waveform"] = np.repeat(t["example_waveform"], 2, axis=0)  # 12 examples
+    t["example_row"] = np.arange(12)
+    axis = waveform_axis(sampling_period_ns=10.0, downsample=2, window_offset=-200)
+    fig = make_figures(t, waveform_axis=axis)["example_waveforms"]
+    drawn = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(drawn) == 6
+    ax = drawn[0]
+    assert ax.get_xlabel() == "time from tp0 [us]" and "normalised" in ax.get_ylabel()
+    x = ax.get_lines()[0].get_xdata()
+    assert x[0] == pytest.approx(-2.0) and x[1] - x[0] == pytest.approx(
+        0.02
+    )  # 200 samples before tp0, 20 ns per input sample
+    title = ax.get_title()
+    assert "keV" in title and "low_avse: score" in title
+    assert "label pass" in title or "label fail" in title
+    assert waveform_axis(normalize="none")["amplitude_label"] == "amplitude [ADC]"

@@ -4,6 +4,8 @@ analysis of simulated waveforms, graceful tiny statistics, and eval.py report=tr
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import h5py
@@ -158,7 +160,9 @@ def test_build_report_from_a_prediction_table(tiny_dataset, tmp_path: Path) -> N
     # aligned by id: the label itself as the score separates the label perfectly
     assert numbers["psd"]["low_avse"]["auc"]["network"] == pytest.approx(1.0)
     assert numbers["files"] == [str(path)]
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 2
+    page = (tmp_path / "report.html").read_text()
+    assert {"roc_low_avse", "spectrum_low_avse"} <= set(numbers["figure_files"])
+    assert page.count("data:image/png;base64,") == len(numbers["figure_files"])
     rep.close()
 
 
@@ -467,3 +471,89 @@ def test_prediction_report_on_the_real_file(tmp_path: Path) -> None:
         str(d) for d in np.unique(meta["detector"])
     }
     assert (tmp_path / "report.html").is_file()
+
+
+# --- figures and page as a physicist reads them (issue 18) ---
+
+
+def _cut_label_report(tmp_path: Path):
+    """A report whose label is the classical cut itself, with cuts set, three detectors, a
+    run figure in figures/ and the run record of an evaluated checkpoint."""
+    from matplotlib.figure import Figure
+
+    from psdlab.report import write_report
+
+    rng = np.random.default_rng(9)
+    dep, _ = _peak_on_flat(rng, 400, 3000, 1.0, 1.0)
+    e = np.concatenate([dep, rng.normal(2614.5, 1.0, 300), rng.uniform(1900, 2400, 500)])
+    label = rng.random(e.size) < 0.5
+    aoe = np.where(label, 1.0, -1.0) + rng.normal(0.0, 0.01, e.size)  # the cut itself
+    cl = _classical_of(e, aoe)
+    meta = {"id": cl.ids, "energy": e, "low_avse": label, "detector": rng.integers(0, 3, e.size)}
+    table = {"id": cl.ids, "score_low_avse": label + rng.normal(0.0, 0.7, e.size)}
+    rep = compute_report(table, meta, cl, {"files": ["a.hdf5"]}, min_net_counts=50)
+    (tmp_path / "figures").mkdir()
+    Figure(figsize=(2, 2)).savefig(tmp_path / "figures" / "roc.png")
+    record = {
+        "checkpoint": "/runs/a/checkpoints/best.ckpt",
+        "command": ["eval.py", "report=true"],
+        "git": {"commit": "abc123", "dirty": False},
+    }
+    (tmp_path / "run_record.json").write_text(json.dumps(record))
+    write_report(rep, tmp_path)
+    rep.close()
+    return json.loads((tmp_path / "report.json").read_text()), (tmp_path / "report.html")
+
+
+def test_every_listed_figure_is_saved_and_linked(tmp_path: Path) -> None:
+    """Every figure the JSON lists exists as a PNG and is embedded and linked in the page;
+    the test run's own figures (figures/*.png) are shown too."""
+    numbers, html_path = _cut_label_report(tmp_path)
+    page = html_path.read_text()
+    files = numbers["figure_files"]
+    assert set(files) == {*numbers["figures"], "run_roc"}
+    kinds = ("roc", "spectrum", "survival_vs_energy", "score_vs_energy")
+    assert {f"{k}_low_avse" for k in kinds} <= set(files)
+    for rel in files.values():
+        assert (tmp_path / rel).is_file() and (tmp_path / rel).stat().st_size > 500
+        assert f'href="{rel}"' in page
+    assert page.count("data:image/png;base64,") == len(files)
+
+
+def test_page_provenance_circular_label_detectors_and_integers(tmp_path: Path) -> None:
+    numbers, html_path = _cut_label_report(tmp_path)
+    page = html_path.read_text()
+    prov = numbers["provenance"]
+    assert prov["checkpoint"] == "/runs/a/checkpoints/best.ckpt"
+    assert prov["training_run"] == "/runs/a" and prov["git_commit"] == "abc123"
+    assert prov["label_source"].startswith("cut") and prov["files"] == ["a.hdf5"]
+    assert "checkpoint evaluated" in page and "/runs/a/checkpoints/best.ckpt" in page
+    sec = numbers["psd"]["low_avse"]
+    assert sec["auc"]["classical"] > 0.99 and sec["label_is_classical_cut"]
+    assert any("circular" in n for n in numbers["notes"]) and "(circular)" in page
+    assert set(sec["per_detector"]) == {"0", "1", "2"} and "Per detector" in page
+    assert all(isinstance(r["n_events"], int) for r in sec["per_detector"].values())
+    assert "low statistics" in page  # the per-detector lines are small: flagged, not hidden
+    assert not re.search(r"n=\d+\.\d", page)  # counts print as integers
+    for anchor in ("provenance", "headline", "psd-low_avse", "lines", "run-figures", "notes"):
+        assert f"id='{anchor}'" in page and f"href='#{anchor}'" in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless Chromium")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The page as a browser shows it: every section in the rendered DOM, a screenshot."""
+    import subprocess
+
+    _, html_path = _cut_label_report(tmp_path)
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu"]
+    url = html_path.resolve().as_uri()
+    dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    for section in ("Provenance", "Headline", "Per detector", "Lines", "Figures of the test run"):
+        assert section in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*args, f"--screenshot={shot}", "--window-size=1400,3000", url],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 50_000

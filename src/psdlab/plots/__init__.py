@@ -12,7 +12,7 @@ from psdlab.plots.energy import (
     spectrum_figure,
 )
 from psdlab.plots.summary import make_figures
-from psdlab.plots.waveforms import waveform_examples_figure
+from psdlab.plots.waveforms import waveform_axis, waveform_examples_figure
 
 __all__ = [
     "TH228_LINES_KEV",
@@ -23,5 +23,6 @@ __all__ = [
     "roc_figure",
     "score_distribution_figure",
     "spectrum_figure",
+    "waveform_axis",
     "waveform_examples_figure",
 ]

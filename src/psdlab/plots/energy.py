@@ -19,7 +19,8 @@ def pred_vs_true_figure(true: np.ndarray, pred: np.ndarray, max_energy: float = 
     ax = ax[0, 0]
     edges = np.linspace(0, max_energy, 121)
     h = ax.hist2d(true, pred, bins=[edges, edges], norm=LogNorm(), cmap="viridis")
-    fig.colorbar(h[3], ax=ax, label="events")
+    if np.nanmax(h[0], initial=0.0) > 0:  # an untrained net may predict nothing in range
+        fig.colorbar(h[3], ax=ax, label="events")
     ax.plot([0, max_energy], [0, max_energy], color="red", lw=0.8, ls="--")
     ax.set_xlabel("true energy [keV]")
     ax.set_ylabel("predicted energy [keV]")

@@ -12,6 +12,7 @@ A prediction table is a dict of numpy arrays with N rows:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,7 +23,7 @@ from psdlab.plots.classification import (
     score_distribution_figure,
 )
 from psdlab.plots.energy import pred_vs_true_figure, residual_figure, spectrum_figure
-from psdlab.plots.waveforms import waveform_examples_figure
+from psdlab.plots.waveforms import MAX_EXAMPLES, example_captions, waveform_examples_figure
 
 
 def classification_names(table: Mapping[str, np.ndarray]) -> list[str]:
@@ -33,16 +34,26 @@ def classification_names(table: Mapping[str, np.ndarray]) -> list[str]:
 
 
 def make_figures(
-    table: Mapping[str, np.ndarray], threshold: float = 0.5, sig_eff: float = 0.9
+    table: Mapping[str, np.ndarray],
+    threshold: float = 0.5,
+    sig_eff: float = 0.9,
+    waveform_axis: Mapping[str, Any] | None = None,
+    max_examples: int = MAX_EXAMPLES,
 ) -> dict[str, Figure]:
     """Figures named roc, score_distributions, confusion_matrix, energy_pred_vs_true,
-    energy_residuals, energy_spectrum, example_waveforms: whichever the table supports."""
+    energy_residuals, energy_spectrum, example_waveforms: whichever the table supports.
+
+    ``waveform_axis`` (see :func:`psdlab.plots.waveforms.waveform_axis`) puts the example
+    waveforms on a time axis in us with the right amplitude unit; without it the MJD
+    digitiser's 10 ns per sample and min-max normalisation (the defaults) are assumed.
+    At most ``max_examples`` waveforms are drawn, so each stays readable.
+    """
     figs: dict[str, Figure] = {}
     names = classification_names(table)
     if names and len(table[f"score_{names[0]}"]):
         scores = {n: np.asarray(table[f"score_{n}"], float) for n in names}
         labels = {n: np.asarray(table[f"label_{n}"]).astype(bool) for n in names}
-        figs["roc"] = roc_figure(scores, labels, sig_eff)
+        figs["roc"] = roc_figure(scores, labels, sig_eff, threshold)
         figs["score_distributions"] = score_distribution_figure(scores, labels, threshold)
         figs["confusion_matrix"] = confusion_matrix_figure(scores, labels, threshold)
     if "energy_pred" in table and len(table["energy_pred"]):
@@ -53,19 +64,10 @@ def make_figures(
             figs["energy_residuals"] = residual_figure(true, pred)
         figs["energy_spectrum"] = spectrum_figure(pred, true)
     if "example_waveform" in table and len(table["example_waveform"]):
-        rows = np.asarray(table.get("example_row", np.arange(len(table["example_waveform"]))))
-        captions = []
-        for r in rows:
-            parts = []
-            for n in names:
-                if n == "all_cuts":
-                    continue
-                parts.append(f"{n}: {table[f'score_{n}'][r]:.2f} ({int(table[f'label_{n}'][r])})")
-            if "energy_pred" in table:
-                e = f"E {table['energy_pred'][r]:.0f}"
-                if "energy" in table:
-                    e += f" / {table['energy'][r]:.0f}"
-                parts.append(e + " keV")
-            captions.append("\n".join(parts))
-        figs["example_waveforms"] = waveform_examples_figure(table["example_waveform"], captions)
+        waves = np.asarray(table["example_waveform"])[:max_examples]
+        rows = np.asarray(table.get("example_row", np.arange(len(waves))))[: len(waves)]
+        captions = example_captions(table, rows, names)
+        figs["example_waveforms"] = waveform_examples_figure(
+            waves, captions, **dict(waveform_axis or {})
+        )
     return figs

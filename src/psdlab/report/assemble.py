@@ -60,6 +60,9 @@ def _add_psd(
                 f"{t}: AUC against the label skipped: no label given for these events "
                 "(unlabelled data, or a prediction table)"
             )
+        elif label_is_classical_cut(numbers.get("labels"), sec):
+            sec["label_is_classical_cut"] = True
+            numbers["notes"].append(circular_note(t, sec))
         for who in ("network", "classical"):
             cut = sec["cut"][who]
             if cut["note"]:
@@ -70,6 +73,33 @@ def _add_psd(
                     f"{t}, {who}: survival at {', '.join(low)} from fewer than {min_net:g} "
                     "net events (low statistics)"
                 )
+
+
+CIRCULAR_AUC = 0.99  # a classical AUC against the label this high: the label is that cut
+
+
+def label_is_classical_cut(label_source: str | None, sec: Mapping[str, Any]) -> bool:
+    """Whether the label the AUCs are computed against is the classical cut itself.
+
+    The data's ``psd_label_*`` are the outputs of the classical cuts (the MJD release's and
+    the simulator's labelling), so with the cut as label source, or whenever the recomputed
+    classical parameter reproduces the label almost perfectly, "classical vs label" is the
+    cut measured against itself.
+    """
+    auc = sec.get("auc", {}).get("classical", float("nan"))
+    return label_source in (None, "cut") or bool(np.isfinite(auc) and auc >= CIRCULAR_AUC)
+
+
+def circular_note(target: str, sec: Mapping[str, Any]) -> str:
+    """The warning printed beside a circular label AUC, and what to read instead."""
+    auc = sec.get("auc", {}).get("classical", float("nan"))
+    instead = "the AUC against simulated truth and " if "truth" in sec else ""
+    return (
+        f"{target}: the label is the classical cut itself ({sec['classical_parameter']} "
+        f"thresholded), so 'classical vs label' AUC = {auc:.3f} is circular and the network's "
+        "label AUC only says how well it reproduces that cut; judge the network by "
+        f"{instead}the survival fractions at the 90 % DEP cut"
+    )
 
 
 def _add_energy(

@@ -2,66 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from psdlab.metrics.physics import QBB_CONTINUUM, SURVIVAL_PEAKS, roc_points
+from psdlab.metrics.physics import roc_points
+from psdlab.plots.classification import acceptances, mark_point, style_roc_axes
 from psdlab.plots.common import new_figure
-
-CUT_COLOURS = {"network": "tab:blue", "classical": "tab:orange"}
+from psdlab.report.spectra import CUT_COLOURS
 
 
 def roc_figure(
     target: str,
     curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     aucs: dict[str, float],
+    thresholds: Mapping[str, float] | None = None,
 ) -> Figure:
     """ROC curves; ``curves[name] = (score, label, weight)``, ``aucs[name]`` in the legend.
 
-    Names ending in "(truth)" are drawn dashed: the same scores judged against simulated
-    truth instead of the classical label.
+    The convention of all psdlab ROCs (:mod:`psdlab.plots.classification`): signal
+    acceptance against background acceptance on a log axis. ``thresholds`` (``network`` and
+    ``classical``: each cut at 90 % DEP) are marked on their curves, so the point a physicist
+    would run at is visible, not only the area. Names ending in "truth" are drawn dashed:
+    the same scores judged against simulated truth instead of the classical label.
     """
-    fig, axes = new_figure(size=(5.0, 4.5))
+    fig, axes = new_figure(size=(6.6, 5.2))
     ax = axes[0, 0]
+    n_bkg = max((int((~np.asarray(c[1]).astype(bool)).sum()) for c in curves.values()), default=1)
+    style_roc_axes(ax, n_bkg, f"ROC: {target} (circles: cuts keeping 90 % of DEP)")
     for name, (score, label, weight) in curves.items():
         fpr, tpr = roc_points(score, label, weight)
         if fpr.size == 0:
             continue
-        colour = CUT_COLOURS["network" if name.startswith("network") else "classical"]
+        who = "network" if name.startswith("network") else "classical"
+        colour = CUT_COLOURS[who]
         style = "--" if "truth" in name else "-"
-        ax.plot(fpr, tpr, style, color=colour, label=f"{name}: AUC {aucs.get(name, np.nan):.3f}")
-    ax.plot([0, 1], [0, 1], ":", color="grey", lw=0.8)
-    ax.set_xlabel("background acceptance (false-positive rate)")
-    ax.set_ylabel("signal acceptance (true-positive rate)")
-    ax.set_title(f"ROC: {target}")
+        auc = aucs.get(name, np.nan)
+        ax.plot(fpr, tpr, style, color=colour, lw=1.5, label=f"{name}: AUC {auc:.3f}")
+        thr = (thresholds or {}).get(who)
+        if thr is not None and np.isfinite(thr):
+            point = acceptances(score, label, thr)
+            mark_point(ax, point, colour, f"{who} 90 % DEP cut vs {name.split(' vs ')[-1]}")
     ax.legend(fontsize=7, loc="lower right")
-    return fig
-
-
-def spectrum_figure(
-    target: str, energy: np.ndarray, passed: dict[str, np.ndarray | None]
-) -> Figure:
-    """Energy spectrum before and after each cut, full range and zoom on DEP/Bi and SEP/FEP."""
-    fig, axes = new_figure(ncols=3, size=(4.5, 3.6))
-    e = np.asarray(energy, dtype=float)
-    ranges = [(0.0, 3000.0, 5.0), (1570.0, 1640.0, 1.0), (2080.0, 2640.0, 2.0)]
-    for ax, (lo, hi, bw) in zip(axes[0], ranges, strict=True):
-        edges = np.arange(lo, hi + bw, bw)
-        ax.hist(e, edges, histtype="step", color="k", label="all events")
-        for name, p in passed.items():
-            if p is None:
-                continue
-            ax.hist(e[p], edges, histtype="step", color=CUT_COLOURS.get(name), label=f"{name}")
-        for kev in SURVIVAL_PEAKS.values():
-            if lo < kev < hi:
-                ax.axvline(kev, color="grey", lw=0.5, ls=":")
-        if lo < QBB_CONTINUUM[0] < hi:
-            ax.axvspan(*QBB_CONTINUUM, color="grey", alpha=0.1)
-        ax.set_yscale("log")
-        ax.set_xlabel("energy [keV]")
-        ax.set_ylabel(f"events / {bw:g} keV")
-    axes[0, 0].legend(fontsize=7)
-    axes[0, 0].set_title(f"{target}: cuts at 90 % DEP")
     return fig
 
 

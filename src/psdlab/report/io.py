@@ -10,19 +10,55 @@ from pathlib import Path
 from typing import Any
 
 from psdlab.report.assemble import PhysicsReport
-from psdlab.report.html import render_html
+from psdlab.report.html import RUN_FIGURE_PREFIX, render_html
+from psdlab.report.provenance import provenance
 from psdlab.utils.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 
+FIGURE_DIR = "report_figures"  # the report's PNGs, beside report.html
+RUN_FIGURE_DIR = "figures"  # the test run's own PNGs (psdlab.run.artifacts.write_figures)
+
+
+def _save_figures(report: PhysicsReport, output_dir: Path) -> dict[str, bytes]:
+    """Every report figure as ``report_figures/<name>.png``; returns the PNG bytes."""
+    (output_dir / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+    pngs = {}
+    for name in report.figures:
+        pngs[name] = report.png(name)
+        with atomic_path(output_dir / FIGURE_DIR / f"{name}.png") as tmp:
+            tmp.write_bytes(pngs[name])
+    return pngs
+
+
+def _run_figures(output_dir: Path) -> dict[str, Path]:
+    """The test run's PNGs in ``figures/`` (none for predict.py): ``run_<stem>`` -> path."""
+    folder = output_dir / RUN_FIGURE_DIR
+    return {f"{RUN_FIGURE_PREFIX}{p.stem}": p for p in sorted(folder.glob("*.png"))}
+
+
 def write_report(report: PhysicsReport, output_dir: str | Path) -> None:
-    """``report.json`` and the self-contained ``report.html``, both written atomically."""
+    """``report.json``, ``report.html`` and every figure as a PNG, all written atomically.
+
+    The page embeds each figure (one file that can be mailed) and links it to its PNG;
+    ``figure_files`` in the JSON lists every PNG the page shows, relative to ``output_dir``,
+    the test run's own figures included. ``provenance`` is added unless already given.
+    """
     output_dir = Path(output_dir)
-    write_json(output_dir / "report.json", report.numbers)
-    images = {name: base64.b64encode(report.png(name)).decode("ascii") for name in report.figures}
+    numbers = report.numbers
+    if "provenance" not in numbers:
+        numbers["provenance"] = provenance(output_dir, numbers)
+    pngs = _save_figures(report, output_dir)
+    files = {name: f"{FIGURE_DIR}/{name}.png" for name in pngs}
+    for name, path in _run_figures(output_dir).items():
+        pngs[name] = path.read_bytes()
+        files[name] = f"{RUN_FIGURE_DIR}/{path.name}"
+    numbers["figure_files"] = files
+    write_json(output_dir / "report.json", numbers)
+    images = {name: base64.b64encode(data).decode("ascii") for name, data in pngs.items()}
     with atomic_path(output_dir / "report.html") as tmp:
-        tmp.write_text(render_html(report.numbers, images), encoding="utf-8")
+        tmp.write_text(render_html(numbers, images), encoding="utf-8")
     log.info("physics report written to %s", output_dir / "report.html")
 
 

@@ -32,7 +32,8 @@ from psdlab.metrics.physics import (
     survival_table,
 )
 from psdlab.report.classical import CLASSICAL_NAMES
-from psdlab.report.figures import roc_figure, spectrum_figure
+from psdlab.report.figures import roc_figure
+from psdlab.report.spectra import score_vs_energy_figure, spectrum_figure, survival_vs_energy_figure
 from psdlab.report.truth import truth_signal
 
 PSD_TARGETS = ("low_avse", "high_avse", "dcr", "lq")
@@ -163,7 +164,63 @@ def psd_section(
         tsec["cut_window_kev"] = list(TRUTH_WINDOW)
         tsec["cut"] = _truth_cut(t, energy, passed)
         sec["truth"] = tsec
-    figs = {f"spectrum_{target}": spectrum_figure(target, energy, passed)}
+    detector = meta.get("detector")
+    if (
+        detector is not None
+        and np.unique(detector).size > 1
+        and any(p is not None for p in passed.values())
+    ):
+        sec["per_detector"] = per_detector(energy, passed, np.asarray(detector), min_net)
+    return sec, _figures(target, sec, scores, energy, passed, curves, aucs)
+
+
+def _figures(
+    target: str,
+    sec: Mapping[str, Any],
+    scores: Mapping[str, np.ndarray],
+    energy: np.ndarray,
+    passed: Mapping[str, np.ndarray | None],
+    curves: Curves,
+    aucs: Mapping[str, float],
+) -> dict[str, Figure]:
+    """ROC (with the 90 %-DEP points), line zooms, survival and scores against energy."""
+    thresholds = {who: c["threshold"] for who, c in sec["cut"].items()}
+    survival = {who: c["survival"] for who, c in sec["cut"].items()}
+    names = {"network": "network score", "classical": sec["classical_parameter"]}
+    figs: dict[str, Figure] = {}
     if curves:  # no label and no truth (real, unlabelled data): no ROC to draw
-        figs = {f"roc_{target}": roc_figure(target, curves, aucs), **figs}
-    return sec, figs
+        figs[f"roc_{target}"] = roc_figure(target, curves, dict(aucs), thresholds)
+    figs[f"spectrum_{target}"] = spectrum_figure(target, energy, passed, survival)
+    if any(p is not None for p in passed.values()):
+        figs[f"survival_vs_energy_{target}"] = survival_vs_energy_figure(target, energy, passed)
+    figs[f"score_vs_energy_{target}"] = score_vs_energy_figure(
+        target, energy, scores, names, thresholds
+    )
+    return figs
+
+
+def per_detector(
+    energy: np.ndarray,
+    passed: Mapping[str, np.ndarray | None],
+    detector: np.ndarray,
+    min_net: float = MIN_NET_COUNTS,
+) -> dict[str, Any]:
+    """Survival at the global 90 %-DEP cut, detector by detector.
+
+    One threshold serves every detector, but detectors differ in A/E band, noise and drift
+    time: a cut that keeps 90 % of the summed DEP can keep far less on one detector.
+    """
+    out: dict[str, Any] = {}
+    for d in np.unique(detector):
+        m = detector == d
+        row: dict[str, Any] = {"n_events": int(m.sum())}
+        for who, p in passed.items():
+            if p is None:
+                continue
+            table = survival_table(energy[m], p[m])
+            row[who] = {
+                "pass_fraction": efficiency(p, m).to_dict(),
+                "survival": {k: _flagged(v.to_dict(), min_net) for k, v in table.items()},
+            }
+        out[str(d.item() if hasattr(d, "item") else d)] = row
+    return out
