@@ -48,10 +48,12 @@ def write_figures(
     threshold: float = 0.5,
     sig_eff: float = 0.9,
     dpi: int = 110,
+    **figure_kwargs: Any,
 ) -> list[Path]:
     """Write psdlab.plots.make_figures(table) as ``<out_dir>/<name>.png``; returns the paths.
 
-    ``table`` is a prediction table, e.g. ``task.test_predictions()``.
+    ``table`` is a prediction table, e.g. ``task.test_predictions()``; ``figure_kwargs`` go to
+    make_figures (e.g. ``waveform_axis``).
     """
     import matplotlib.pyplot as plt
 
@@ -60,7 +62,9 @@ def write_figures(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fig in make_figures(table, threshold=threshold, sig_eff=sig_eff).items():
+    for name, fig in make_figures(
+        table, threshold=threshold, sig_eff=sig_eff, **figure_kwargs
+    ).items():
         p = out / f"{name}.png"
         with atomic_path(p) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")

@@ -15,6 +15,7 @@ from lightning.pytorch import Callback, LightningDataModule
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from psdlab.plots.waveforms import waveform_axis
 from psdlab.run.hparams import experiment_hparams
 from psdlab.tasks import Task
 from psdlab.utils.config import to_plain
@@ -82,4 +83,23 @@ def build_task(cfg: DictConfig, datamodule: Any) -> Task:
     }
     task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
     task.run_hparams = experiment_hparams(cfg)
+    task.figure_settings = figure_settings(datamodule)
     return task
+
+
+def figure_settings(datamodule: Any) -> dict[str, Any]:
+    """Figure arguments that depend on the data: the example waveforms' time axis (us from
+    tp0, sampling period and downsampling) and amplitude unit of the preprocessing."""
+    pre, schema = getattr(datamodule, "preprocessor", None), getattr(datamodule, "schema", None)
+    if pre is None or schema is None:
+        return {}
+    axis = waveform_axis(
+        sampling_period_ns=float(schema.sampling_period_ns or 10.0),
+        downsample=pre.downsample,
+        window_mode=pre.window.mode,
+        window_offset=pre.window.offset,
+        window_start=pre.window.start,
+        normalize=pre.normalize,
+        standardize=getattr(datamodule, "scaler", None) is not None,
+    )
+    return {"waveform_axis": axis}

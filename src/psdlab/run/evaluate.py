@@ -9,7 +9,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from psdlab.run.build import build_datamodule
+from psdlab.run.build import build_datamodule, figure_settings
 from psdlab.run.finish import test_and_write
 from psdlab.run.record import build_run_record, recorded_run, write_run_record
 from psdlab.tasks import load_task
@@ -52,6 +52,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
         datamodule = build_datamodule(evaluation_data_config(run_cfg, cfg.data))
         task = load_task(ckpt_path)
+        task.figure_settings = figure_settings(datamodule)
         trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer)
         # ckpt_path restores the data module's state too (the training split's scaler)
         metrics = test_and_write(

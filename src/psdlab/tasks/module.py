@@ -99,8 +99,10 @@ class Task(L.LightningModule):
         self._best: float | None = None
         self.collector = PredictionCollector(max_plot_points, n_example_waveforms)
         self.test_table: dict[str, np.ndarray] = {}
-        # experiment settings outside the task, shown in TensorBoard's HPARAMS tab
+        # experiment settings outside the task, shown in TensorBoard's HPARAMS tab, and
+        # figure arguments that depend on the data (set by psdlab.run.build)
         self.run_hparams: dict[str, Any] = {}
+        self.figure_settings: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ forward / inference
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -117,7 +119,8 @@ class Task(L.LightningModule):
         return InferenceModel(self.net, [p.head for p in self.parts.values()], self.output_names)
 
     def figure_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
+        """Arguments of psdlab.plots.make_figures: each part's, and the data's axes."""
+        kwargs: dict[str, Any] = dict(self.figure_settings)
         for part in self.parts.values():
             kwargs.update(part.figure_kwargs())
         return kwargs
