@@ -225,18 +225,23 @@ def test_energy_only_and_other_schema(tmp_path):
         WaveformDataModule(str(path), schema=schema, targets=["low_avse"])
 
 
-def test_generate_called_when_missing(tmp_path):
+def _generating_datamodule(tmp_path, **kwargs) -> WaveformDataModule:
+    """A data module whose files do not exist yet and are made by ``fake_generate``."""
     out = tmp_path / "sim"
     gen = {"_target_": f"{__name__}.fake_generate", "out_dir": str(out), "n_train_files": 2}
-    dm = WaveformDataModule(
+    return WaveformDataModule(
         str(out / "MJD_Train_*.hdf5"),
         str(out / "MJD_Test_*.hdf5"),
         schema=SCHEMA,
         targets=["lq"],
-        preprocess=PRE,
         generate=gen,
         cache_dir=tmp_path / "c",
+        **{"preprocess": PRE, **kwargs},
     )
+
+
+def test_generate_called_when_missing(tmp_path):
+    dm = _generating_datamodule(tmp_path)
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.split_metadata("train")["id"]) + len(dm.split_metadata("val")["id"]) == 200
@@ -265,18 +270,7 @@ class _ShapeOnly(L.LightningModule):
 
 
 def test_trainer_drives_prepare_and_setup(tmp_path):
-    out = tmp_path / "sim"
-    gen = {"_target_": f"{__name__}.fake_generate", "out_dir": str(out), "n_train_files": 2}
-    dm = WaveformDataModule(
-        str(out / "MJD_Train_*.hdf5"),
-        str(out / "MJD_Test_*.hdf5"),
-        schema=SCHEMA,
-        targets=["lq"],
-        preprocess=dict(PRE, standardize=True),
-        generate=gen,
-        cache_dir=tmp_path / "c",
-        batch_size=50,
-    )
+    dm = _generating_datamodule(tmp_path, preprocess=dict(PRE, standardize=True), batch_size=50)
     model = _ShapeOnly(dm.input_shape)  # no prepare_data/setup before the Trainer
     trainer = L.Trainer(
         max_epochs=1,

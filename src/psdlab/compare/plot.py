@@ -10,8 +10,7 @@ import numpy as np
 
 from psdlab.compare.features import FEATURES, Feature
 from psdlab.compare.stats import display_range, transformed
-from psdlab.plots.common import new_figure
-from psdlab.utils.io import atomic_path
+from psdlab.plots.common import new_figure, save_figure
 
 COLOURS = ("tab:blue", "tab:orange")
 
@@ -70,5 +69,4 @@ def comparison_figure(sets: Sequence, rows: Sequence[dict], path: str | os.PathL
     for j in range(len(FEATURES), nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
     fig.suptitle(f"{sets[0].label} vs {sets[1].label}: pulse features", fontsize=11)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    save_figure(fig, path, dpi=110)

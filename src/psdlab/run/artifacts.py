@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from psdlab.plots.common import save_figure
 from psdlab.tasks import Task, export_onnx, export_torchscript
 from psdlab.utils.errors import ConfigError
 from psdlab.utils.io import atomic_path
@@ -66,8 +67,7 @@ def write_figures(
         table, threshold=threshold, sig_eff=sig_eff, **figure_kwargs
     ).items():
         p = out / f"{name}.png"
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
+        save_figure(fig, p, dpi=dpi)
         plt.close(fig)
         paths.append(p)
     return paths

@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from psdlab.plots.common import save_figure
+
 
 def comparison_figure(rows: list[dict[str, Any]], out: str | os.PathLike[str]) -> Path:
     """Rise-time distributions (normalised) and baseline noise spectra of every row."""
@@ -34,8 +36,6 @@ def comparison_figure(rows: list[dict[str, Any]], out: str | os.PathLike[str]) -
     ax_n.set_title("baseline noise spectrum (first 8 us)", fontsize=10)
     ax_n.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    out = save_figure(fig, out, dpi=90)
     plt.close(fig)
     return out

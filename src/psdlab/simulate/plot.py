@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from psdlab.plots.common import save_figure
 from psdlab.simulate.spectrum import EventClass
 
 
@@ -105,8 +106,6 @@ def plot_file(
             xlabel="energy [keV]", ylabel="A/E classifier [band widths]", title="A/E vs energy"
         )
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    out = save_figure(fig, out, dpi=90)
     plt.close(fig)
     return out

@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from psdlab.plots.common import save_figure
 from psdlab.sweeps.trials import finite_float
-from psdlab.utils.io import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,6 +69,5 @@ def write_plot(summary: SweepSummary, path: str | Path | None = None) -> Path | 
     if fig is None:
         return None
     target = Path(path) if path else summary.sweep_dir / PLOT_FILE
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    save_figure(fig, target, dpi=110)
     return target
