@@ -161,7 +161,8 @@ def _hparams_of(run_dir: Path) -> tuple[dict, set[str], list]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    (log_dir,) = (run_dir / "tensorboard").iterdir()  # named by the trial and swept values
+    acc = EventAccumulator(str(log_dir))
     acc.Reload()
     content = acc.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
@@ -185,6 +186,13 @@ def test_grid_sweep_hparams_tab(tmp_path: Path, tiny_dataset, shared_cache) -> N
     declared, and no hp/ value at step 0 (no fake curve from 0 to the final value)."""
     sweep = tmp_path / "hp_grid"
     _multirun(tmp_path, sweep, tiny_dataset, shared_cache, "model.depth=2,3", "model.dropout=0,0.2")
+    names = sorted(p.name for n in range(4) for p in (sweep / str(n) / "tensorboard").iterdir())
+    assert names == [
+        "trial0_model.depth=2,model.dropout=0",
+        "trial1_model.depth=2,model.dropout=0.2",
+        "trial2_model.depth=3,model.dropout=0",
+        "trial3_model.depth=3,model.dropout=0.2",
+    ]
     trials = [_hparams_of(sweep / str(n)) for n in range(4)]
     keys = {frozenset(values) for values, _, _ in trials}
     assert len(keys) == 1 and len(next(iter(keys))) <= 30

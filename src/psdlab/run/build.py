@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from psdlab.plots.waveforms import waveform_axis
-from psdlab.run.hparams import experiment_hparams
+from psdlab.run.hparams import experiment_hparams, trial_label
 from psdlab.tasks import Task
 from psdlab.utils.config import to_plain
 from psdlab.utils.errors import ConfigError
@@ -30,8 +30,17 @@ def _instantiate_group(cfg: DictConfig | None, group: str) -> list[Any]:
             continue
         if "_target_" not in entry:
             raise ConfigError(f"{group}.{name}: expected a config with _target_, got {entry}")
-        objects.append(hydra.utils.instantiate(entry))
+        objects.append(hydra.utils.instantiate(entry, **_run_name(entry)))
     return objects
+
+
+def _run_name(entry: DictConfig) -> dict[str, str]:
+    """In a sweep, TensorBoard's run is named by the trial and its swept values (the trial
+    directories alone read '0/tensorboard', '1/tensorboard', ...)."""
+    label = trial_label()
+    if label is None or not str(entry.get("_target_", "")).endswith("TensorBoardLogger"):
+        return {}
+    return {"version": label}
 
 
 def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:

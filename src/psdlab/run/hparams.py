@@ -11,6 +11,7 @@ or strings; lists and nulls become strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -135,3 +136,20 @@ def experiment_hparams(cfg: DictConfig) -> dict[str, int | float | str | bool]:
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         hparams["trial"] = int(HydraConfig.get().job.num)
     return {k: tensorboard_value(v) for k, v in hparams.items()}
+
+
+def trial_label(max_length: int = 150) -> str | None:
+    """A readable name for a sweep trial's TensorBoard run: the trial number and its values of
+    the sweep's axes (``trial3_model.depth=3,model.dropout=0.2``; the comma lists and Optuna
+    search space of the sweep's multirun.yaml); None outside a multirun. Used as a directory
+    name, so '/' is replaced and the length capped."""
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        return None
+    from psdlab.sweeps.summary import sweep_axes
+
+    hydra_cfg = HydraConfig.get()
+    values = {k.lstrip("+~"): v for k, _, v in (i.partition("=") for i in hydra_cfg.overrides.task)}
+    axes = sweep_axes(Path(hydra_cfg.sweep.dir)) or _command_line_keys()
+    swept = [f"{key}={values[key]}" for key in axes if key in values]
+    label = f"trial{hydra_cfg.job.num}" + ("_" + ",".join(swept) if swept else "")
+    return label.replace("/", "_").replace(" ", "")[:max_length]

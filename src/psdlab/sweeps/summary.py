@@ -57,7 +57,7 @@ class SweepSummary:
         return rows
 
 
-def _sweep_axes(sweep_dir: Path) -> list[str]:
+def sweep_axes(sweep_dir: Path) -> list[str]:
     """Parameters the sweep was asked to vary: comma lists and the Optuna search space."""
     multirun = read_yaml(sweep_dir / "multirun.yaml")
     if not isinstance(multirun, dict):
@@ -82,7 +82,7 @@ def _swept_params(sweep_dir: Path, trials: list[Trial], extra: list[str]) -> lis
         for k in keys
         if len({t.overrides.get(k) for t in trials}) > 1 and not k.startswith(_NOT_PARAMS)
     ]
-    axes = _sweep_axes(sweep_dir)
+    axes = sweep_axes(sweep_dir)
     return list(dict.fromkeys([*axes, *extra, *varying]))
 
 
