@@ -12,7 +12,7 @@ from typing import Any
 from psdlab.data.errors import DataError
 from psdlab.data.labels.base import Assignment, Augment, LabelSource, label_rows
 from psdlab.data.labels.cut import CutLabels
-from psdlab.data.labels.leakage import NoiseMatch, score_energy_correlation
+from psdlab.data.labels.leakage import NoiseMatch, energy_leakage, score_energy_correlation
 from psdlab.data.labels.lines import LineLabels
 from psdlab.data.labels.truth import TruthLabels, truth_label
 from psdlab.utils.config import to_plain
@@ -52,6 +52,7 @@ __all__ = [
     "LineLabels",
     "NoiseMatch",
     "TruthLabels",
+    "energy_leakage",
     "label_rows",
     "make_label_source",
     "score_energy_correlation",

@@ -127,3 +127,26 @@ def score_energy_correlation(score: np.ndarray, energy: np.ndarray) -> float:
     if ok.sum() < 3:
         return float("nan")
     return float(spearmanr(s[ok], e[ok]).statistic)
+
+
+def energy_leakage(
+    score: np.ndarray,
+    energy: np.ndarray,
+    single_site: np.ndarray | None = None,
+    window: tuple[float, float] = (1000.0, 2700.0),
+) -> dict[str, float]:
+    """How well a score alone predicts the energy, in ``window`` (keV).
+
+    ``all``: rank correlation of score and energy over every event of the window. With truth
+    (``single_site``), the same within true single-site and within true multi-site events:
+    there the topology is fixed, so any correlation left is what the network learned about
+    energy itself (0 for a network that sees topology only).
+    """
+    e = np.asarray(energy, float)
+    win = (e >= window[0]) & (e < window[1])
+    out = {"all": score_energy_correlation(score[win], e[win])}
+    if single_site is not None:
+        ss = np.asarray(single_site, bool)
+        out["single_site"] = score_energy_correlation(score[win & ss], e[win & ss])
+        out["multi_site"] = score_energy_correlation(score[win & ~ss], e[win & ~ss])
+    return out
