@@ -202,6 +202,21 @@ def test_noise_match_brings_every_event_to_the_reference_snr():
     np.testing.assert_array_equal(val(x, energy, np.arange(200)), val(x, energy, np.arange(200)))
 
 
+def test_noise_match_over_a_range_of_target_energies():
+    rng = np.random.default_rng(1)
+    energy = np.full(4000, 2614.5)
+    x = (rng.standard_normal((4000, 1, 300)) * 0.01 * 1592.5 / 2614.5).astype(np.float32)
+    match = NoiseMatch(
+        1592.5, 100, seed=0, deterministic=False, minmax=False, min_reference_kev=500.0
+    )
+    noise = match(x, energy, np.arange(4000))[..., :100].std(axis=-1)[:, 0]
+    # relative noise of pulses between 500 and 1592.5 keV: 0.01 .. 0.0318
+    lo, hi = np.percentile(noise, [2, 98])
+    assert lo == pytest.approx(0.0102, rel=0.1) and hi == pytest.approx(0.031, rel=0.1)
+    with pytest.raises(DataError):
+        NoiseMatch(1592.5, 100, seed=0, deterministic=False, min_reference_kev=2000.0)
+
+
 def _snr_only_file(path: Path, n: int, seed: int, id_offset: int) -> None:
     """DEP and FEP events with the same pulse shape: only the noise/amplitude differs."""
     rng = np.random.default_rng(seed)

@@ -59,6 +59,11 @@ class NoiseMatch:
     and leaving them as they were would leave the SNR visible in the baseline and plateau
     levels), and the current channel is recomputed from the noisy waveform.
 
+    With ``min_reference_kev`` the target energy is drawn per event, log-uniformly between
+    it and ``reference_kev``: every population then shows the same spread of signal-to-noise
+    ratios, and the network learns to rank pulses over that whole range (the lower-energy
+    events it is applied to later are noisier than any DEP pulse).
+
     Args:
         reference_kev: energy whose signal-to-noise every event is brought down to.
         baseline_samples: leading samples of the window that hold only noise.
@@ -67,6 +72,8 @@ class NoiseMatch:
             fresh draw each call (training).
         minmax: the waveform channel is min-max normalised (preprocess.normalize=minmax).
         current: channel 1 is the first difference of channel 0 (preprocess.current).
+        min_reference_kev: lower end of the per-event target energies (None: always
+            ``reference_kev``).
     """
 
     def __init__(
@@ -77,9 +84,14 @@ class NoiseMatch:
         deterministic: bool,
         minmax: bool = True,
         current: bool = False,
+        min_reference_kev: float | None = None,
     ) -> None:
-        if reference_kev <= 0:
-            raise DataError(f"labels.leakage.reference_kev must be > 0, got {reference_kev}")
+        if reference_kev <= 0 or not 0 < (min_reference_kev or reference_kev) <= reference_kev:
+            raise DataError(
+                "labels.leakage: need 0 < min_reference_kev <= reference_kev, got "
+                f"{min_reference_kev} and {reference_kev}"
+            )
+        self.min_reference_kev = None if min_reference_kev is None else float(min_reference_kev)
         self.reference_kev, self.baseline_samples = float(reference_kev), int(baseline_samples)
         self.seed, self.deterministic = int(seed), deterministic
         self.minmax, self.current = minmax, current
@@ -87,20 +99,35 @@ class NoiseMatch:
 
     @classmethod
     def for_preprocessing(
-        cls, pre: Preprocessor, reference_kev: float, wanted: int, seed: int, deterministic: bool
+        cls,
+        pre: Preprocessor,
+        reference_kev: float,
+        wanted: int,
+        seed: int,
+        deterministic: bool,
+        min_reference_kev: float | None = None,
     ) -> NoiseMatch:
         """The noise matching that fits the preprocessing's window, normalisation, channels."""
         n = baseline_samples_for(pre, wanted)
-        return cls(reference_kev, n, seed, deterministic, pre.normalize == "minmax", pre.current)
+        minmax = pre.normalize == "minmax"
+        return cls(reference_kev, n, seed, deterministic, minmax, pre.current, min_reference_kev)
+
+    def _targets(self, n: int, rng: np.random.Generator) -> np.ndarray | float:
+        """Per-event target energies (keV): log-uniform in [min_reference, reference]."""
+        if self.min_reference_kev is None:
+            return self.reference_kev
+        lo, hi = np.log(self.min_reference_kev), np.log(self.reference_kev)
+        return np.exp(rng.uniform(lo, hi, n))
 
     def __call__(self, x: np.ndarray, energy: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Noise-matched copy of a batch ``x`` (B, C, L) float32 of events at ``energy``."""
-        f2 = np.clip((np.asarray(energy, np.float64) / self.reference_kev) ** 2 - 1.0, 0, None)
-        if not f2.any():
-            return x
         rng = self._rng
         if self.deterministic:
             rng = np.random.default_rng([self.seed, 2, int(positions[0]) if len(positions) else 0])
+        target = self._targets(len(x), rng)
+        f2 = np.clip((np.asarray(energy, np.float64) / target) ** 2 - 1.0, 0, None)
+        if not f2.any():
+            return x
         w = x[:, 0]
         # rms of the pre-trigger noise from first differences (/sqrt 2 for white noise): a
         # sloping baseline (the tail of an earlier pulse) does not inflate it

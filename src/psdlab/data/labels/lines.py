@@ -40,7 +40,12 @@ SIGNAL_LINES = {"DEP": 1592.5}
 BACKGROUND_LINES = {"Bi212": 1620.7, "SEP": 2103.5, "FEP": 2614.5}
 HALF_WIDTH_KEV = 4.0  # the report's peak window (psdlab.metrics.physics.PEAK_HALF_WIDTH)
 SIDEBANDS_KEV = ((-12.0, -8.0), (8.0, 12.0))  # relative to the line, the report's too
-LEAKAGE_DEFAULTS = {"noise_match": True, "reference_kev": None, "baseline_samples": 150}
+LEAKAGE_DEFAULTS = {
+    "noise_match": True,
+    "reference_kev": None,
+    "min_reference_kev": None,
+    "baseline_samples": 150,
+}
 
 
 def _line_table(signal: Mapping[str, float], background: Mapping[str, float]) -> list[tuple]:
@@ -65,7 +70,7 @@ class LineLabels(LabelSource):
         sidebands: [lo, hi] offsets (keV) from the centre of the continuum side bands.
         leakage: energy-leakage protection, see :class:`~psdlab.data.labels.leakage.NoiseMatch`
             (``noise_match``, ``reference_kev`` (null: the lowest signal line),
-            ``baseline_samples``).
+            ``min_reference_kev`` (null: one target energy), ``baseline_samples``).
     """
 
     name = "lines"
@@ -157,7 +162,9 @@ class LineLabels(LabelSource):
         ref = self.leakage["reference_kev"]
         ref = float(ref) if ref is not None else min(c for _, c, lab in self.lines if lab == 1.0)
         n = int(self.leakage["baseline_samples"])
-        return NoiseMatch.for_preprocessing(preprocessor, ref, n, seed, deterministic)
+        low = self.leakage["min_reference_kev"]
+        low = None if low is None else float(low)
+        return NoiseMatch.for_preprocessing(preprocessor, ref, n, seed, deterministic, low)
 
     def describe(self) -> dict[str, Any]:
         return {
