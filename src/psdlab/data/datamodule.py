@@ -3,7 +3,10 @@
 The flow: resolve the file lists (generating simulated files first when configured and
 missing), build or reuse one on-disk cache per file set (:mod:`psdlab.data.cache`), select
 events (valid, energy window, labels present: :mod:`psdlab.data.selection`), split the
-training events into train/val (:mod:`psdlab.data.split`), fit the optional standard scaler
+training events into train/val (:mod:`psdlab.data.split`), label them with the configured
+label source (:mod:`psdlab.data.labels`: the cut, the truth or calibration-line populations;
+events a source leaves unlabelled are not trained on but are still tested), fit the optional
+standard scaler
 on the train split only (:mod:`psdlab.data.scaler`), and serve batches as slices of in-memory
 or memory-mapped arrays (:mod:`psdlab.data.dataset`) through an index-batch sampler
 (:mod:`psdlab.data.sampler`). Test files are only ever used by the test/predict loaders.
@@ -31,6 +34,7 @@ from psdlab.data.cache import CachedArrays, load_or_build
 from psdlab.data.dataset import BatchDataset
 from psdlab.data.errors import DataError
 from psdlab.data.generate import generate_missing
+from psdlab.data.labels import label_rows, make_label_source
 from psdlab.data.preprocess import Preprocessor
 from psdlab.data.reader import resolve_files
 from psdlab.data.sampler import IndexBatchSampler
@@ -39,8 +43,9 @@ from psdlab.data.schema import DataSchema
 from psdlab.data.selection import (
     Source,
     check_bad_events,
-    check_labelled,
+    file_labels,
     make_source,
+    parse_energy_range,
     select_rows,
 )
 from psdlab.data.split import split_indices, strata_codes
@@ -48,14 +53,6 @@ from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "predict")
-
-
-def _energy_range(er: Sequence[float | None] | None) -> tuple[float | None, float | None] | None:
-    """``[lo, hi]`` keV (either may be null: open) as a tuple; null keeps every energy."""
-    er = to_plain(er)
-    if er is not None and len(er) != 2:
-        raise DataError(f"energy_range must be [lo, hi] keV (null = open), got {er}")
-    return None if er is None else (er[0], er[1])
 
 
 def _check_choices(on_bad_event: str, split_group: str | None, in_memory: bool | str) -> None:
@@ -101,6 +98,7 @@ class WaveformDataModule(L.LightningDataModule):
         balance_target: str | None = None,
         energy_bin_kev: float = 25.0,
         chunk_mb: float = 64.0,
+        labels: Mapping[str, Any] | str | None = None,
     ) -> None:
         super().__init__()
         schema = to_plain(schema)
@@ -108,12 +106,15 @@ class WaveformDataModule(L.LightningDataModule):
         self.targets = list(to_plain(targets) or [])
         for t in self.targets:
             self.schema.label_dataset(t)  # unknown logical label -> clear KeyError now
+        self.label_source = make_label_source(labels)
+        if self.targets:
+            self.label_source.check_targets(self.targets)
         pre_cfg, standardize = split_standardize(preprocess)
         self.preprocessor = Preprocessor.from_config(pre_cfg)
         self.scaler = StandardScaler() if standardize else None
         self.train_files, self.test_files = to_plain(train_files), to_plain(test_files)
         self.predict_files, self.generate = to_plain(predict_files), to_plain(generate)
-        self.energy_range = _energy_range(energy_range)
+        self.energy_range = parse_energy_range(energy_range)
         _check_choices(on_bad_event, split_group, in_memory)
         self.val_fraction, self.split_group, self.stratify = val_fraction, split_group, stratify
         self.sampling, self.batch_size = sampling, int(batch_size)
@@ -125,6 +126,7 @@ class WaveformDataModule(L.LightningDataModule):
         self.balance_target = balance_target or (self.targets[0] if self.targets else None)
         self.energy_bin_kev = energy_bin_kev
         self._sources: dict[str, Source] = {}
+        self.label_summary: dict[str, dict[str, Any]] = {}
         self._positions: dict[str, np.ndarray] = {}
         self._input_shape = self._configured_shape()
 
@@ -164,17 +166,28 @@ class WaveformDataModule(L.LightningDataModule):
                 self._cache(role)
 
     def _source(self, role: str, need_labels: bool) -> Source:
-        """The role's selected events, loaded once (see :mod:`psdlab.data.selection`)."""
+        """The role's selected events, loaded once (see :mod:`psdlab.data.selection`).
+
+        Labelled roles get the label source's labels; events it leaves unlabelled are dropped
+        from training and kept, with weight 0, in the test split (every event is scored).
+        """
         if role in self._sources:
             return self._sources[role]
         cache = self._cache(role)
         check_bad_events(cache, self.schema, self.preprocessor.window, self.on_bad_event)
         if need_labels:
-            check_labelled(cache, role, self.targets, self.schema)
+            self.label_source.check(cache, role, self.targets, self.schema)
         rows = select_rows(cache, role, self.energy_range, self.schema)
         if self._input_shape is None:
             self._input_shape = (int(cache.meta["shape"][0]), int(cache.meta["shape"][1]))
-        src = make_source(cache, rows, self.targets, self.in_memory)
+        labels = weight = None
+        if need_labels and self.targets:
+            rows, a = label_rows(self.label_source, cache, rows, role, self.targets)
+            self.label_summary[role] = a.summary
+            labels, weight = a.labels, a.weight
+        else:
+            labels = file_labels(cache, rows, self.targets)
+        src = make_source(cache, rows, labels, self.in_memory, weight)
         self._sources[role] = src
         return src
 
@@ -227,7 +240,10 @@ class WaveformDataModule(L.LightningDataModule):
             self.setup({"train": "fit", "val": "fit", "test": "test"}.get(split, split))
         self._ensure_scaler()
         src = self._sources["train" if split == "val" else split]
-        return BatchDataset.from_source(src, self._positions[split], self.scaler)
+        augment = None
+        if split in ("train", "val") and self.targets:
+            augment = self.label_source.augmentation(self.preprocessor, self.seed, split == "val")
+        return BatchDataset.from_source(src, self._positions[split], self.scaler, augment)
 
     def _loader(self, split: str) -> DataLoader:
         ds = self._dataset(split)

@@ -2,7 +2,9 @@
 
 Indexed by an int array of split positions (what :class:`psdlab.data.sampler.IndexBatchSampler`
 yields), it returns one batch dict from a single fancy-indexing read of the in-memory or
-memory-mapped waveforms, instead of B ``__getitem__`` calls and a collate.
+memory-mapped waveforms, instead of B ``__getitem__`` calls and a collate. A label source
+may add per-event weights (``batch["weight"]``: 0 for events scored but not labelled) and a
+transform of training batches (the energy-leakage protection of ``labels=lines``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from psdlab.data.labels import Augment
 from psdlab.data.scaler import StandardScaler
 from psdlab.data.selection import Source
 
@@ -26,22 +29,35 @@ class BatchDataset(Dataset):
         labels: np.ndarray | None,
         energy: np.ndarray | None,
         scaler: StandardScaler | None,
+        weight: np.ndarray | None = None,
+        augment: Augment | None = None,
     ) -> None:
         self.waveform, self.rows, self.ids = waveform, rows, ids
         self.labels, self.energy, self.scaler = labels, energy, scaler
+        self.weight, self.augment = weight, augment
 
     @classmethod
     def from_source(
-        cls, src: Source, positions: np.ndarray, scaler: StandardScaler | None
+        cls,
+        src: Source,
+        positions: np.ndarray,
+        scaler: StandardScaler | None,
+        augment: Augment | None = None,
     ) -> BatchDataset:
         """The events at ``positions`` of a selection (ids, labels, energy made compact)."""
+
+        def compact(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.ascontiguousarray(a[positions])
+
         return cls(
             src.waveform,
             src.rows[positions],
             np.ascontiguousarray(src.cache.ids[src.cache_rows[positions]]),
-            None if src.labels is None else np.ascontiguousarray(src.labels[positions]),
-            None if src.energy is None else np.ascontiguousarray(src.energy[positions]),
+            compact(src.labels),
+            compact(src.energy),
             scaler,
+            compact(src.weight),
+            augment,
         )
 
     def __len__(self) -> int:
@@ -50,8 +66,10 @@ class BatchDataset(Dataset):
     def __getitem__(self, pos: np.ndarray | int) -> dict[str, torch.Tensor]:
         pos = np.atleast_1d(np.asarray(pos, dtype=np.int64))
         pos = np.sort(pos)  # order inside a batch is irrelevant; sorted rows read faster
-        wf = self.waveform[self.rows[pos]]
-        x = torch.from_numpy(np.ascontiguousarray(wf, dtype=np.float32))
+        wf = np.ascontiguousarray(self.waveform[self.rows[pos]], dtype=np.float32)
+        if self.augment is not None:
+            wf = self.augment(wf, self.energy[pos], pos)
+        x = torch.from_numpy(wf)
         if self.scaler is not None and self.scaler.fitted:
             x = self.scaler.transform(x)
         batch = {"waveform": x, "id": torch.from_numpy(self.ids[pos])}
@@ -59,4 +77,6 @@ class BatchDataset(Dataset):
             batch["labels"] = torch.from_numpy(self.labels[pos])
         if self.energy is not None:
             batch["energy"] = torch.from_numpy(self.energy[pos])
+        if self.weight is not None:
+            batch["weight"] = torch.from_numpy(self.weight[pos])
         return batch

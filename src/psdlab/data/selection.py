@@ -20,6 +20,7 @@ from psdlab.data.cache import CachedArrays
 from psdlab.data.errors import DataError
 from psdlab.data.preprocess import WindowConfig
 from psdlab.data.schema import DataSchema
+from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Source:
     cache_rows: np.ndarray  # position -> row of the cache
     labels: np.ndarray | None  # (n, K) float32 in targets order
     energy: np.ndarray | None
+    weight: np.ndarray | None = None  # (n,) float32: 0 = scored but not labelled (lines)
 
     def metadata_column(self, name: str, schema: DataSchema) -> np.ndarray:
         """Per-position values of a metadata field (``run_number``, ``detector``)."""
@@ -97,12 +99,27 @@ def check_labelled(
                 f"'{t}' needed for {role} but missing (also in {len(lacking) - 1} "
                 "other file(s)); unlabelled files can only be used for prediction"
             )
+    check_energy(cache, role, schema)
+
+
+def check_energy(cache: CachedArrays, role: str, schema: DataSchema) -> None:
+    """A split that trains or scores needs the energy in every file."""
     if cache.energy is None:
-        lacking = [f["path"] for f in files if not f["has_energy"]]
+        lacking = [f["path"] for f in cache.meta["files"] if not f["has_energy"]]
         raise DataError(
             f"{lacking[0]} [dataset '{schema.energy}']: energy needed for {role} "
             "but missing; unlabelled files can only be used for prediction"
         )
+
+
+def parse_energy_range(
+    er: Sequence[float | None] | None,
+) -> tuple[float | None, float | None] | None:
+    """``[lo, hi]`` keV (either may be null: open) as a tuple; null keeps every energy."""
+    er = to_plain(er)
+    if er is not None and len(er) != 2:
+        raise DataError(f"energy_range must be [lo, hi] keV (null = open), got {er}")
+    return None if er is None else (er[0], er[1])
 
 
 def select_rows(
@@ -132,22 +149,27 @@ def select_rows(
     return rows
 
 
+def file_labels(cache: CachedArrays, rows: np.ndarray, targets: Sequence[str]) -> np.ndarray | None:
+    """(n, K) float32 of the files' labels of ``targets``; None unless all are present."""
+    if not targets or not all(t in cache.labels for t in targets):
+        return None
+    return np.stack([cache.labels[t][rows] for t in targets], axis=1).astype(np.float32)
+
+
 def make_source(
-    cache: CachedArrays, rows: np.ndarray, targets: Sequence[str], in_memory: bool | str
+    cache: CachedArrays,
+    rows: np.ndarray,
+    labels: np.ndarray | None,
+    in_memory: bool | str,
+    weight: np.ndarray | None = None,
 ) -> Source:
-    """Gather the selected rows' labels and energy; copy their waveforms to RAM if wanted."""
-    have_labels = bool(targets) and all(t in cache.labels for t in targets)
-    labels = (
-        np.stack([cache.labels[t][rows] for t in targets], axis=1).astype(np.float32)
-        if have_labels
-        else None
-    )
+    """The selected rows with their labels (and weights); waveforms copied to RAM if wanted."""
     energy = None if cache.energy is None else np.asarray(cache.energy[rows], np.float32)
     if load_in_memory(len(rows), cache, in_memory):
         wave, wrows = np.ascontiguousarray(cache.waveform[rows]), np.arange(len(rows))
     else:
         wave, wrows = cache.waveform, rows
-    return Source(cache, wave, wrows, rows, labels, energy)
+    return Source(cache, wave, wrows, rows, labels, energy, weight)
 
 
 def load_in_memory(n: int, cache: CachedArrays, in_memory: bool | str) -> bool:

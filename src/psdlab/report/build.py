@@ -54,12 +54,15 @@ def _align(
 
 
 def _run_info(files: list[Path], run_cfg: Any) -> dict[str, Any]:
-    """Files, model and task names for the page's header."""
+    """Files, model, task and label-source names for the page's header."""
     info: dict[str, Any] = {"files": [str(f) for f in files]}
     if run_cfg is not None:
         with contextlib.suppress(AttributeError):
             info["model"] = str(run_cfg.model.net._target_).rsplit(".", 1)[-1]
         info["task"] = str(getattr(getattr(run_cfg, "task", None), "_target_", "")).rsplit(".")[-1]
+        # the label source the network was trained on (conf/labels/; runs before it: the cut)
+        labels = getattr(getattr(run_cfg, "data", None), "labels", None)
+        info["labels"] = str(getattr(labels, "name", None) or "cut")
     return info
 
 

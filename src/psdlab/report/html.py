@@ -135,7 +135,7 @@ def render_html(numbers: Mapping[str, Any], images: Mapping[str, str]) -> str:
     title = "psdlab physics report"
     meta = ", ".join(
         f"{k}: {html.escape(str(numbers.get(k)))}"
-        for k in ("source", "model", "task", "n_events", "energy_reference", "has_truth")
+        for k in ("source", "model", "task", "labels", "n_events", "energy_reference", "has_truth")
         if k in numbers
     )
     files = numbers.get("figure_files") or {}

@@ -41,23 +41,48 @@ def binary_loss(
     labels: torch.Tensor,
     loss: str,
     pos_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean binary loss over a (B, K) label matrix; ``pos_weight`` (K,) weights y=1 terms."""
+    """Mean binary loss over a (B, K) label matrix; ``pos_weight`` (K,) weights y=1 terms.
+
+    ``sample_weight`` (B,) makes it the weighted mean over events (a label source's weight:
+    0 for events that are scored but carry no label); without it the plain mean, as before.
+    """
     labels = labels.float()
+    if sample_weight is None:
+        return _binary_terms(logits, labels, loss, pos_weight, "mean")
+    per = _binary_terms(logits, labels, loss, pos_weight, "none")
+    w = sample_weight.to(per).reshape(-1, 1)
+    return (per * w).sum() / (w.sum() * per.shape[1]).clamp_min(1e-12)
+
+
+def _binary_terms(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    loss: str,
+    pos_weight: torch.Tensor | None,
+    reduction: str,
+) -> torch.Tensor:
+    """The loss of each form, reduced by ``reduction`` ("mean", or "none": (B, K) terms)."""
     if loss == "bce_logits":
-        return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            logits, labels, pos_weight=pos_weight, reduction=reduction
+        )
     weight = None
     if pos_weight is not None:
         weight = torch.where(labels > 0.5, pos_weight.to(labels), torch.ones_like(labels))
     if loss == "bce":
         # BCELoss on probabilities, as in the lecture; binary_cross_entropy clamps log at -100
-        return F.binary_cross_entropy(torch.sigmoid(logits), labels, weight=weight)
+        return F.binary_cross_entropy(
+            torch.sigmoid(logits), labels, weight=weight, reduction=reduction
+        )
     if loss == "cross_entropy":
         b, k = labels.shape
         per = F.cross_entropy(
             logits.reshape(b * k, 2), labels.reshape(-1).round().long(), reduction="none"
         ).reshape(b, k)
-        return (per * weight).mean() if weight is not None else per.mean()
+        per = per * weight if weight is not None else per
+        return per.mean() if reduction == "mean" else per
     check_binary_loss(loss)
     raise AssertionError("unreachable")
 

@@ -137,11 +137,18 @@ class ClassificationPart(TaskPart):
 
     def loss(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         pw = self.pos_weight if self.weighted else None
-        return binary_loss(raw, self._labels(batch), self.loss_name, pw)
+        return binary_loss(raw, self._labels(batch), self.loss_name, pw, batch.get("weight"))
 
     def update(self, stage: str, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> None:
+        """Metrics over the labelled events (``batch["weight"] > 0`` when a label source
+        leaves some unlabelled, e.g. the events outside every line window of labels=lines)."""
         probs = binary_probabilities(raw.detach(), self.loss_name).float()
         y = self._labels(batch).round().long()
+        if "weight" in batch:
+            keep = batch["weight"] > 0
+            if not bool(keep.any()):
+                return
+            probs, y = probs[keep], y[keep]
         for k, collection in enumerate(self.metrics[stage]):
             collection.update(probs[:, k], y[:, k])
         if self.multi:
@@ -183,6 +190,8 @@ class ClassificationPart(TaskPart):
             cols.update({f"label_{t}": y[:, k] for k, t in enumerate(self.targets)})
             if self.multi:
                 cols["label_all_cuts"] = y.all(dim=1)
+        if "weight" in batch:  # 0: scored but not labelled by the label source
+            cols["label_weight"] = batch["weight"]
         if self.multi:
             cols["score_all_cuts"] = probs.prod(dim=1)
         return cols
