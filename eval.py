@@ -11,9 +11,10 @@ os.environ.setdefault("PSDLAB_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from psdlab.evaluate import evaluate
+    from psdlab.run.cli import report_user_errors
+    from psdlab.run.evaluate import evaluate
 
-    evaluate(cfg)
+    report_user_errors(lambda: evaluate(cfg))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ os.environ.setdefault("PSDLAB_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from psdlab.train import train
+    from psdlab.run.cli import report_user_errors
+    from psdlab.run.train import train
 
-    return train(cfg)
+    return report_user_errors(lambda: train(cfg))
 
 
 if __name__ == "__main__":

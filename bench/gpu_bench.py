@@ -172,7 +172,7 @@ def psdlab_run(cfg: Any, datamodule: Any, device: torch.device, steps: int) -> t
     """psdlab's Trainer as configured (bf16-mixed), for ``WARMUP + steps`` steps."""
     import hydra
 
-    from psdlab.utils.instantiate import build_task, instantiate_callbacks, instantiate_loggers
+    from psdlab.run.build import build_task, instantiate_callbacks, instantiate_loggers
 
     probe = WindowCallback(device, steps)
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), probe]
@@ -190,7 +190,7 @@ def busy_note(window: Window) -> str:
 def run(mode: str, work: Path, file: Path | None, device: str = "cuda") -> list[dict]:
     """GPU rows: the device, then per model the raw loop per batch size, psdlab, the
     lecture loop, their ratios and psdlab's busy fraction."""
-    from psdlab.utils.instantiate import build_datamodule
+    from psdlab.run.build import build_datamodule
 
     dev = torch.device(device, 0) if device == "cuda" else torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
@@ -221,7 +221,7 @@ def run(mode: str, work: Path, file: Path | None, device: str = "cuda") -> list[
         )
         g = f"gpu {model}"
         with quiet():
-            dm = build_datamodule(cfg.data)
+            dm = build_datamodule(cfg.data, "fit")
             x, y = (t.to(dev) for t in training_tensors(dm))
             raw_at_batch = math.nan
             for b in sorted({*GPU_BATCHES, batch}):

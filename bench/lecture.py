@@ -134,7 +134,7 @@ def build_model(model: str, input_length: int = LENGTH, stock: bool = False) -> 
     ``stock=True`` writes the same network (same weights) with the lecture's stock layers."""
     from omegaconf import OmegaConf
 
-    from psdlab.tasks.base import build_backbone
+    from psdlab.tasks import build_backbone
 
     cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml"))
     net = build_backbone(cfg, (1, input_length))

@@ -186,7 +186,7 @@ def psdlab_fit(cfg: Any, datamodule: Any, sizes: TrainSizes, model: str) -> floa
     import hydra
     import lightning as L
 
-    from psdlab.utils.instantiate import build_task, instantiate_callbacks, instantiate_loggers
+    from psdlab.run.build import build_task, instantiate_callbacks, instantiate_loggers
 
     L.seed_everything(0, verbose=False)
     task = build_task(cfg, datamodule)
@@ -328,7 +328,7 @@ class PredictTimer(Callback):
 
 def infer_rate_psdlab(cfg: Any, datamodule: Any, max_batches: int) -> float:
     """Waveforms/s of ``trainer.predict`` with psdlab's data module (eval batch size)."""
-    from psdlab.utils.instantiate import build_task
+    from psdlab.run.build import build_task
 
     task = build_task(cfg, datamodule)
     timer = PredictTimer()
@@ -421,7 +421,7 @@ def e2e_seconds(model: str, file: Path, work: Path) -> tuple[float, float]:
 def run(mode: str, file: Path, work: Path) -> list[dict]:
     """All training/inference/hardware rows for ``mode`` (tiny|quick|full) on ``file``."""
 
-    from psdlab.utils.instantiate import build_datamodule
+    from psdlab.run.build import build_datamodule
 
     sizes = SIZES[mode]
     rows: list[dict] = []
@@ -443,7 +443,7 @@ def run(mode: str, file: Path, work: Path) -> list[dict]:
             ],
         )
         with quiet():
-            dm = build_datamodule(cfg.data)
+            dm = build_datamodule(cfg.data, "fit")
             x, y = training_tensors(dm)
             lecture_set = lecture_dataset(file, dm)
             shape = tuple(x.shape[1:])

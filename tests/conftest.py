@@ -96,3 +96,13 @@ def compose_train_cfg(
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def trained_run(compose_train_cfg, tmp_path: Path) -> Path:
+    """A run directory of a few training steps of the MLP on the tiny dataset."""
+    from psdlab.run.train import train
+
+    run_dir = tmp_path / "run"
+    train(compose_train_cfg("model=mlp", "debug=limit_batches", run_dir=run_dir))
+    return run_dir

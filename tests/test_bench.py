@@ -80,11 +80,11 @@ def test_lecture_pipeline_feeds_psdlab_numbers(compose_train_cfg, tiny_dataset, 
     sys.path.insert(0, str(BENCH))
     import lecture
 
-    from psdlab.utils.instantiate import build_datamodule
+    from psdlab.run.build import build_datamodule
 
     cfg = compose_train_cfg("model=mlp", "task=avse")
     monkeypatch.setattr(lecture, "BASELINE", (0, cfg.preprocess.baseline.stop))
-    dm = build_datamodule(cfg.data)
+    dm = build_datamodule(cfg.data, "fit")
     ours = dm._dataset("train")
     batch = ours[np.arange(len(ours))]
     file = tiny_dataset["train"][0]

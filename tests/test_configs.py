@@ -16,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from psdlab.utils.instantiate import build_task, instantiate_callbacks, instantiate_loggers
+from psdlab.run.build import build_task, instantiate_callbacks, instantiate_loggers
 
 from .conftest import compose_config
 
@@ -24,7 +24,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """Selectable options of a group (files starting with "_" are shared bases)."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 MODELS, TASKS, DATA = _options("model"), _options("task"), _options("data")
@@ -122,7 +123,7 @@ def test_optuna_direction_follows_task(compose_cfg, task: str, direction: str) -
     cfg = compose_cfg("hparams_search=optuna", f"task={task}")
     sweeper = cfg.hydra.sweeper
     assert sweeper.direction == direction
-    assert sweeper.storage._target_ == "psdlab.sweep_summary.sqlite_storage"
+    assert sweeper.storage._target_ == "psdlab.sweeps.sqlite_storage"
     assert sweeper.max_failure_rate > 0
     assert sweeper.n_jobs == 1  # one trial at a time under the basic launcher
     assert set(sweeper.params) == {
@@ -153,7 +154,7 @@ def test_lecture_presets_match_the_tutorial(compose_cfg) -> None:
     assert cfg.preprocess.window.mode == "fixed"
     assert (cfg.preprocess.window.start, cfg.preprocess.window.length) == (500, 1000)
     assert cfg.preprocess.normalize == "minmax"
-    assert cfg.task.loss == "bce" and cfg.task.targets == ["low_avse"]
+    assert cfg.task.parts.psd.loss == "bce" and cfg.task.parts.psd.targets == ["low_avse"]
     assert cfg.data.val_fraction == 0.3
     assert cfg.optimizer._target_ == "torch.optim.Adam"
     module = build_task(cfg, SimpleNamespace(input_shape=(1, 1000)))
@@ -161,7 +162,7 @@ def test_lecture_presets_match_the_tutorial(compose_cfg) -> None:
     assert sizes == [512, 256, 32, 1]
 
     cfg = compose_cfg("experiment=lecture_energy")
-    assert cfg.task._target_ == "psdlab.tasks.EnergyRegressor" and cfg.task.loss == "l1"
+    assert list(cfg.task.parts) == ["energy"] and cfg.task.parts.energy.loss == "l1"
     assert cfg.task.monitor_mode == "min"
     assert cfg.preprocess.normalize == "none"  # keep the amplitude: it is the energy
     module = build_task(cfg, SimpleNamespace(input_shape=(1, 1000)))

@@ -10,6 +10,7 @@ import pytest
 
 from psdlab.data import Preprocessor, reader
 from psdlab.data import cache as cache_mod
+from psdlab.data.scaler import split_standardize
 from psdlab.data.schema import DataSchema
 
 try:
@@ -59,9 +60,10 @@ def test_invalidation(tmp_path):
     c3 = cache_mod.load_or_build(tmp_path / "c", [f], PRE, SCHEMA, dtype="float16")
     assert c3.path != c1.path and c3.waveform.dtype == np.float16
     # standardize is applied at batch time: same cache
-    std = Preprocessor.from_config(
+    rest, _ = split_standardize(
         {"window": {"mode": "tp0", "offset": -100, "length": 300}, "standardize": True}
     )
+    std = Preprocessor.from_config(rest)
     assert cache_mod.load_or_build(tmp_path / "c", [f], std, SCHEMA).path == c1.path
     write_file(f, n=120, seed=5)  # rewritten file: new size/mtime
     os.utime(f, ns=(1, 10**18))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -78,6 +79,46 @@ def test_end_to_end_batches(files, tmp_path):
     s2 = make_dm(files, tmp_path, energy_range=[200, 2800]).train_dataloader().sampler
     s2.set_epoch(0)
     np.testing.assert_array_equal(e0[:10], s2.epoch_indices()[:10])
+
+
+@pytest.mark.parametrize(
+    ("pre", "shape"),
+    [
+        (PRE, (1, 300)),
+        ({"window": {"mode": "none"}, "baseline": {"stop": 150}}, (1, 600)),
+        ({"window": {"mode": "none"}, "baseline": {"stop": 150}, "downsample": 7}, (1, 85)),
+        (dict(PRE, downsample=4), (1, 75)),
+        (dict(PRE, current=True), (2, 300)),
+        (
+            {
+                "window": {"mode": "fixed", "start": 100, "length": 301},
+                "downsample": 3,
+                "current": True,
+                "standardize": True,
+            },
+            (2, 100),
+        ),
+    ],
+)
+def test_input_shape_from_config_matches_setup(files, tmp_path, pre, shape):
+    # known from the configuration alone: the files need not even exist
+    nowhere = make_dm(files, tmp_path, preprocess=pre, train_files=str(tmp_path / "none.hdf5"))
+    assert nowhere.input_shape == shape
+    dm = make_dm(files, tmp_path, preprocess=pre)
+    assert dm.input_shape == shape
+    dm.setup("fit")
+    assert tuple(dm._sources["train"].cache.meta["shape"]) == shape
+    assert tuple(next(iter(dm.train_dataloader()))["waveform"].shape[1:]) == shape
+    assert dm.input_shape == shape
+
+
+def test_input_shape_without_trace_length_after_setup(files, tmp_path):
+    pre = {"window": {"mode": "none"}, "baseline": {"stop": 150}, "downsample": 2}
+    dm = make_dm(files, tmp_path, preprocess=pre, schema={"trace_length": 0})
+    with pytest.raises(RuntimeError, match="trace_length"):
+        _ = dm.input_shape
+    dm.setup("fit")
+    assert dm.input_shape == (1, 300)
 
 
 def test_stratified_split_and_positive_fraction(files, tmp_path):
@@ -201,6 +242,59 @@ def test_generate_called_when_missing(tmp_path):
     assert len(dm.split_metadata("train")["id"]) + len(dm.split_metadata("val")["id"]) == 200
 
 
+class _ShapeOnly(L.LightningModule):
+    """Sized from ``input_shape`` before any setup; reads positive_fraction in setup('fit')."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.net = torch.nn.Linear(shape[0] * shape[1], 1)
+        self.pos_frac, self.test_ids = None, []
+
+    def setup(self, stage):
+        if stage == "fit":
+            self.pos_frac = self.trainer.datamodule.positive_fraction("lq")
+
+    def training_step(self, batch, _):
+        return self.net(batch["waveform"].flatten(1)).mean()
+
+    def test_step(self, batch, _):
+        self.test_ids.append(batch["id"])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_trainer_drives_prepare_and_setup(tmp_path):
+    out = tmp_path / "sim"
+    gen = {"_target_": f"{__name__}.fake_generate", "out_dir": str(out), "n_train_files": 2}
+    dm = WaveformDataModule(
+        str(out / "MJD_Train_*.hdf5"),
+        str(out / "MJD_Test_*.hdf5"),
+        schema=SCHEMA,
+        targets=["lq"],
+        preprocess=dict(PRE, standardize=True),
+        generate=gen,
+        cache_dir=tmp_path / "c",
+        batch_size=50,
+    )
+    model = _ShapeOnly(dm.input_shape)  # no prepare_data/setup before the Trainer
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert model.pos_frac == pytest.approx(dm.split_metadata("train")["lq"].mean())
+    assert dm.scaler.fitted
+    trainer.test(model, datamodule=dm)
+    test_ids = torch.cat(model.test_ids).numpy()
+    np.testing.assert_array_equal(test_ids, dm.split_metadata("test")["id"])
+
+
 def fake_generate(out_dir: str, n_train_files: int) -> None:
     import pathlib
 
@@ -237,7 +331,7 @@ def test_hydra_instantiate_from_preset(files, tmp_path):
             ),
         },
     )
-    dm = instantiate(cfg)
+    dm = instantiate(cfg, _recursive_=False, _convert_="all")  # as the run layer does
     dm.setup("fit")
     assert dm.input_shape == (2, 300)
     assert next(iter(dm.train_dataloader()))["waveform"].shape == (256, 2, 300)

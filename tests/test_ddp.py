@@ -1,5 +1,5 @@
 """The distributed path on a CPU: ``trainer=ddp_sim`` (two gloo processes, spawn) through
-``psdlab.train.train``, from fit to test and exports, with each rank on its own shard."""
+``psdlab.run.train.train``, from fit to test and exports, with each rank on its own shard."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
-from psdlab.train import train
+from psdlab.run.train import train
 
 
 class ShardProbe(L.Callback):

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from psdlab.evaluate import evaluate
-from psdlab.train import train
+from psdlab.run.evaluate import evaluate
 
 from .conftest import compose_config
 
 
 def _compose_eval(tmp_path: Path, *overrides: str):
     return compose_config("eval", list(overrides), {"output_dir": tmp_path / "eval"})
-
-
-@pytest.fixture
-def trained_run(compose_train_cfg, tmp_path) -> Path:
-    run_dir = tmp_path / "run"
-    train(compose_train_cfg("model=mlp", "debug=limit_batches", run_dir=run_dir))
-    return run_dir
 
 
 def test_eval_reproduces_test_metrics(trained_run: Path, tmp_path: Path) -> None:

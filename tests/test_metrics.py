@@ -111,3 +111,23 @@ def test_peak_fwhm_gaussian_on_continuum():
 def test_peak_fwhm_nan_when_too_few_events():
     assert all(math.isnan(v) for v in peak_fwhm(np.array([2614.0, 2615.0, 100.0])))
     assert math.isnan(float(PeakFWHM().compute()))
+
+
+@pytest.mark.parametrize("ties", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_physics_roc_matches_sklearn(ties, weighted):
+    """The report's numpy ROC (no scikit-learn at run time) gives scikit-learn's curve and AUC."""
+    from psdlab.metrics.physics import roc_auc, roc_points
+
+    s, y = _scores(seed=3, ties=ties)
+    s = s.astype(float)
+    w = None
+    if weighted:
+        w = np.random.default_rng(4).uniform(0.0, 2.0, s.size)
+        w[::7] = 0.0  # zero weights are dropped, as the energy-matched weights of empty bins
+    expected = sklearn_metrics.roc_auc_score(y, s, sample_weight=w)
+    assert math.isclose(roc_auc(s, y, w), expected, rel_tol=1e-12)
+    fpr, tpr = roc_points(s, y, w)
+    sk_fpr, sk_tpr, _ = sklearn_metrics.roc_curve(y, s, sample_weight=w)
+    np.testing.assert_allclose(fpr, sk_fpr, rtol=1e-12)
+    np.testing.assert_allclose(tpr, sk_tpr, rtol=1e-12)

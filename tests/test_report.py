@@ -19,7 +19,12 @@ from psdlab.metrics.physics import (
     roc_auc,
     survival_table,
 )
-from psdlab.report import classical_parameters, compute_report, log_report_to_tensorboard
+from psdlab.report import (
+    ClassicalResult,
+    classical_parameters,
+    compute_report,
+    log_report_to_tensorboard,
+)
 
 from .conftest import TINY_TRACE_LENGTH
 
@@ -130,11 +135,38 @@ def test_report_graceful_at_tiny_statistics(tiny_dataset) -> None:
     rep.close()
 
 
+def test_build_report_from_a_prediction_table(tiny_dataset, tmp_path: Path) -> None:
+    """build_report takes the prediction table (any event order, a subset of the split) and
+    the data module, and writes report.json and report.html."""
+    from psdlab.report import build_report
+
+    path = tiny_dataset["test"][0]
+    meta = _tiny_meta(path)
+    rows = np.random.default_rng(5).permutation(meta["id"].size)[:-20]
+    table = {"id": meta["id"][rows], "score_low_avse": meta["low_avse"][rows].astype(float)}
+
+    class Split:
+        test_files = (str(path),)
+        schema = DataSchema(trace_length=TINY_TRACE_LENGTH)
+
+        def split_metadata(self, split: str) -> dict[str, np.ndarray]:
+            return meta
+
+    rep = build_report(table, Split(), tmp_path)
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers["n_events"] == rows.size and numbers["targets"] == ["low_avse"]
+    # aligned by id: the label itself as the score separates the label perfectly
+    assert numbers["psd"]["low_avse"]["auc"]["network"] == pytest.approx(1.0)
+    assert numbers["files"] == [str(path)]
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 2
+    rep.close()
+
+
 def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    from psdlab.evaluate import evaluate
-    from psdlab.train import train
+    from psdlab.run.evaluate import evaluate
+    from psdlab.run.train import train
 
     from .test_eval import _compose_eval
 
@@ -178,7 +210,7 @@ def _line_sample(rng, n_line: int, sigma: float, shift: float = 0.0, n_flat: int
 
 @pytest.mark.parametrize(("sigma", "shift"), [(1.2, 0.0), (20.0, -30.0)])
 def test_line_fwhm_recovers_sharp_and_broad_lines(sigma: float, shift: float) -> None:
-    from psdlab.report.core import line_fwhm
+    from psdlab.report.lines import line_fwhm
 
     est, ref = _line_sample(np.random.default_rng(1), 4000, sigma, shift)
     fit = line_fwhm(est, 2614.5, ref)
@@ -188,7 +220,7 @@ def test_line_fwhm_recovers_sharp_and_broad_lines(sigma: float, shift: float) ->
 
 def test_line_fwhm_rejects_a_fluctuation_far_narrower_than_the_line() -> None:
     """A broad, weak line plus a narrow spike of unrelated events: the spike is not the line."""
-    from psdlab.report.core import line_fwhm
+    from psdlab.report.lines import line_fwhm
 
     rng = np.random.default_rng(2)
     est, ref = _line_sample(rng, 60, 40.0, 0.0, n_flat=6000)
@@ -203,7 +235,7 @@ def test_line_fwhm_of_the_reference_estimator_itself(monkeypatch) -> None:
     """The trap filter measured against energy_label (itself a trap filter, equal up to float32
     rounding): that zero spread says nothing about the line width and must not seed the fit,
     whose starting width of ~1e-5 keV once produced a 0.03 keV "FWHM"."""
-    import psdlab.report.core as core
+    import psdlab.report.lines as lines
 
     rng = np.random.default_rng(3)
     est, _ = _line_sample(rng, 4000, 1.2)
@@ -215,7 +247,223 @@ def test_line_fwhm_of_the_reference_estimator_itself(monkeypatch) -> None:
 
     from psdlab.dsp import peak_fit
 
-    monkeypatch.setattr(core, "peak_fit", spy)
-    fit = core.line_fwhm(est, 2614.5, est + rng.normal(0.0, 1e-5, est.size))
+    monkeypatch.setattr(lines, "peak_fit", spy)
+    fit = lines.line_fwhm(est, 2614.5, est + rng.normal(0.0, 1e-5, est.size))
     assert guesses and all(g is None or g > 0.1 for g in guesses)
     assert fit["fwhm"] == pytest.approx(2.3548 * 1.2, rel=0.1)
+
+
+# --- label-free report, low statistics, per-detector decay constants (issue 14) ---
+
+REAL_FILE = Path(__file__).resolve().parents[2] / "shared/realdata/legend_real.hdf5"
+
+
+def _classical_of(energy: np.ndarray, aoe: np.ndarray) -> ClassicalResult:
+    """A ClassicalResult of constructed arrays (no files)."""
+    nan = np.full(energy.size, np.nan)
+    return ClassicalResult(np.arange(energy.size), energy, aoe, nan, nan, nan, {}, ["cal"])
+
+
+def test_low_statistics_flags_lines_and_withholds_the_dep_cut() -> None:
+    """150 net DEP events: a cut at min_net_counts=100, none at 1000 (said so); a FEP of 13
+    events gets its count and error and the flag, and stays out of the TensorBoard scalars."""
+    from psdlab.report import report_scalars
+
+    rng = np.random.default_rng(6)
+    dep, _ = _peak_on_flat(rng, 150, 2000, 1.0, 1.0)
+    e = np.concatenate([dep, rng.normal(2614.5, 1.0, 13)])
+    score = rng.normal(0.0, 1.0, e.size)
+    cl = _classical_of(e, score)
+    table = {"id": cl.ids, "score_low_avse": score}
+    rep = compute_report(table, {"id": cl.ids}, cl, min_net_counts=100)
+    lines = rep.numbers["lines"]
+    assert not lines["DEP"]["low_statistics"] and lines["FEP"]["low_statistics"]
+    assert lines["FEP"]["n_net"] == 13 and lines["FEP"]["n_net_error"] == pytest.approx(13**0.5)
+    cut = rep.numbers["psd"]["low_avse"]["cut"]["network"]
+    assert np.isfinite(cut["threshold"])
+    assert cut["survival"]["FEP"]["low_statistics"] and not cut["survival"]["DEP"]["low_statistics"]
+    assert any("FEP" in n and "low statistics" in n for n in rep.numbers["notes"])
+    scalars = report_scalars(rep)
+    assert "report/low_avse/survival_network/DEP" in scalars
+    assert "report/low_avse/survival_network/FEP" not in scalars
+    rep.close()
+
+    rep = compute_report(table, {"id": cl.ids}, cl, min_net_counts=1000)
+    cut = rep.numbers["psd"]["low_avse"]["cut"]["network"]
+    assert np.isnan(cut["threshold"]) and not cut["survival"]
+    assert "fewer than 1000" in cut["note"] and "low statistics" in cut["note"]
+    rep.close()
+
+
+def _unlabelled_table(path: Path, tau_us: object = None) -> tuple[dict, ClassicalResult]:
+    """predict.py's table for one simulated file with no label, no energy and no truth."""
+    with h5py.File(path, "r") as f:
+        meta = {k: f[k][()] for k in ("id", "detector", "run_number", "tp0")}
+    schema = DataSchema(trace_length=TINY_TRACE_LENGTH)
+    cl = classical_parameters([path], schema, meta["id"], None, tau_us=tau_us)
+    rng = np.random.default_rng(7)
+    table = {
+        **meta,
+        "score_low_avse": rng.random(meta["id"].size),
+        "energy_pred": cl.energy + rng.normal(0.0, 5.0, cl.energy.size),
+        "trap_energy": cl.energy,
+        "aoe": cl.aoe,
+        "dcr": cl.dcr,
+        "lq": cl.lq,
+        "drift_time_ns": cl.drift_time_ns,
+        "file_index": np.zeros(meta["id"].size, np.int64),
+    }
+    return table, cl
+
+
+def test_prediction_report_without_labels(tiny_dataset, tmp_path: Path) -> None:
+    """No labels, no energy_label, no truth: trap energy for the windows, label and truth
+    sections skipped with notes, the tiny DEP flagged instead of a cut."""
+    from psdlab.report import build_prediction_report
+
+    path = tiny_dataset["test"][0]
+    table, cl = _unlabelled_table(path, tau_us=75.0)
+    rep = build_prediction_report(
+        table, [path], tmp_path, notes=cl.notes, decay_constants=cl.decay_constants
+    )
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers["energy_reference"] == "classical trap energy"
+    assert numbers["n_events"] == table["id"].size and numbers["has_truth"] is False
+    sec = numbers["psd"]["low_avse"]
+    assert "auc" not in sec and "truth" not in sec
+    notes = numbers["notes"]
+    assert any("AUC against the label skipped" in n for n in notes)
+    assert any("truth sections skipped" in n for n in notes)
+    assert any("compared with the classical trap energy" in n for n in notes)
+    assert numbers["lines"]["DEP"]["low_statistics"]
+    assert sec["cut"]["network"]["threshold"] is None  # NaN in JSON
+    assert any("too few DEP" in n and "low statistics" in n for n in notes)
+    assert numbers["decay_constants"][path.name]["0"]["tau_us"] == 75.0
+    page = (tmp_path / "report.html").read_text()
+    assert "low statistics" in page and "Decay constants" in page and "roc_low_avse" not in page
+    assert rep.numbers["energy"] is not None
+    rep.close()
+
+    # without the classical columns the report recomputes them from the files
+    bare = {k: v for k, v in table.items() if k not in ("trap_energy", "aoe", "dcr", "lq")}
+    rep = build_prediction_report(bare, [path], tmp_path / "again", tau_us=75.0)
+    assert np.allclose(rep.numbers["lines"]["FEP"]["n_net"], numbers["lines"]["FEP"]["n_net"])
+    assert rep.numbers["decay_constants"] == numbers["decay_constants"]
+    rep.close()
+
+
+def test_tau_us_number_mapping_and_file_truth(tiny_dataset) -> None:
+    path = tiny_dataset["test"][0]
+    schema = DataSchema(trace_length=TINY_TRACE_LENGTH)
+    with h5py.File(path, "r") as f:
+        ids, det = f["id"][()], f["detector"][()]
+        truth_tau = f["truth/tau_us"][()]
+
+    used = classical_parameters([path], schema, ids, tau_us=80.0).decay_constants[path.name]
+    assert {c["tau_us"] for c in used.values()} == {80.0}
+    assert all(c["source"] == "config tau_us" for c in used.values())
+
+    d0, d1 = (int(d) for d in np.unique(det)[:2])
+    cl = classical_parameters([path], schema, ids, tau_us={d0: 60.0, str(d1): 90.0})
+    used = cl.decay_constants[path.name]
+    assert used[str(d0)] == {"tau_us": 60.0, "source": "config tau_us"}
+    assert used[str(d1)]["tau_us"] == 90.0
+    others = [d for d in used if d not in (str(d0), str(d1))]
+    assert others and all("truth/tau_us" in used[d]["source"] for d in others)
+    d2 = int(others[0])
+    assert used[others[0]]["tau_us"] == pytest.approx(np.median(truth_tau[det == d2]))
+    assert any(path.name in n and "decay constants" in n for n in cl.notes)
+
+    used = classical_parameters([path], schema, ids).decay_constants[path.name]
+    assert all("truth/tau_us" in c["source"] for c in used.values())
+
+
+def test_tau_us_estimated_from_tails_or_default(tmp_path: Path, monkeypatch) -> None:
+    """No truth: psdlab.dsp.decay's estimate per detector (the file's median for a detector
+    without a usable tail), or the 72 us default with a note when that module is absent."""
+    import sys
+    import types
+
+    from psdlab.report.constants import DEFAULT_TAU_US, decay_constants
+    from psdlab.utils.errors import ConfigError
+
+    from ._synthetic import write_file
+
+    path = write_file(tmp_path / "npml.hdf5", n=200, labelled=False)
+    schema = DataSchema(trace_length=600)
+    with h5py.File(path, "r") as f:
+        det = f["detector"][()]
+
+    calls = []
+
+    def estimate(waveforms, detector, sampling_period_ns=10.0, min_pulses=5):
+        """Detectors 0-2 measured well, 3 from fewer than 5 pulses, 4 not at all."""
+        calls.append((len(waveforms), sorted(set(detector.tolist())), min_pulses))
+        return {0: 100.0, 1: 101.0, 2: 102.0} if min_pulses > 1 else {3: 103.0}
+
+    fake_module = types.ModuleType("psdlab.dsp.decay")
+    fake_module.estimate_decay_constants = estimate
+    monkeypatch.setitem(sys.modules, "psdlab.dsp.decay", fake_module)
+    tau, used, notes = decay_constants(path, schema, det, 10.0)
+    assert tau[det == 1] == pytest.approx(101.0) and used["1"]["source"] == "tail fit"
+    assert used["3"] == {"tau_us": 103.0, "source": "tail fit of fewer than 5 pulses"}
+    assert used["4"]["tau_us"] == pytest.approx(101.0) and "median" in used["4"]["source"]
+    assert notes and "npml.hdf5" in notes[0]
+    # the whole file once, then only the rows of the detectors without an estimate
+    assert calls == [(200, [0, 1, 2, 3, 4], 5), (int(np.isin(det, [3, 4]).sum()), [3, 4], 1)]
+
+    monkeypatch.setitem(sys.modules, "psdlab.dsp.decay", None)  # the module is absent
+    tau, used, notes = decay_constants(path, schema, det, 10.0)
+    assert np.all(tau == DEFAULT_TAU_US) and "not available" in notes[0]
+
+    for bad in (-1.0, {"x": 70.0}, {0: "long"}, True):
+        with pytest.raises(ConfigError, match="tau_us"):
+            decay_constants(path, schema, det, 10.0, bad)
+
+
+def test_tau_us_estimate_with_the_real_tail_fit(tmp_path: Path) -> None:
+    """With psdlab.dsp.decay present: the 72 us of the synthetic pulses is found."""
+    pytest.importorskip("psdlab.dsp.decay")
+    from psdlab.report.constants import decay_constants
+
+    from ._synthetic import write_file
+
+    path = write_file(tmp_path / "npml.hdf5", n=300, length=1300, labelled=False)
+    with h5py.File(path, "r") as f:
+        det = f["detector"][()]
+    _, used, _ = decay_constants(path, DataSchema(trace_length=1300), det, 10.0)
+    for c in used.values():
+        assert c["tau_us"] == pytest.approx(72.0, rel=0.1), c
+
+
+@pytest.mark.skipif(not REAL_FILE.is_file(), reason="real data not present")
+def test_prediction_report_on_the_real_file(tmp_path: Path) -> None:
+    """The real pulses: their 'calibration' attribute is not read as psdlab's, the few DEP
+    events are flagged, and the report renders."""
+    from psdlab.report import build_prediction_report
+
+    with h5py.File(REAL_FILE, "r") as f:
+        meta = {k: f[k][()] for k in ("id", "detector", "run_number", "tp0", "energy_label")}
+    cl = classical_parameters([REAL_FILE], DataSchema(), meta["id"], meta["energy_label"])
+    assert any("not psdlab's" in n for n in cl.notes)
+    assert np.nanmedian(np.abs(cl.energy - meta["energy_label"])) < 2.0
+    table = {
+        **{k: meta[k] for k in ("id", "detector", "run_number", "tp0")},
+        "energy": meta["energy_label"],
+        "score_low_avse": np.random.default_rng(8).random(meta["id"].size),
+        "trap_energy": cl.energy,
+        "aoe": cl.aoe,
+        "dcr": cl.dcr,
+        "lq": cl.lq,
+        "drift_time_ns": cl.drift_time_ns,
+    }
+    build_prediction_report(
+        table, [REAL_FILE], tmp_path, notes=cl.notes, decay_constants=cl.decay_constants
+    )
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers["energy_reference"] == "energy_label"
+    assert numbers["lines"]["DEP"]["low_statistics"]
+    assert set(numbers["decay_constants"][REAL_FILE.name]) == {
+        str(d) for d in np.unique(meta["detector"])
+    }
+    assert (tmp_path / "report.html").is_file()

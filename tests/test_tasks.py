@@ -10,15 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from psdlab.tasks import (
-    EnergyRegressor,
-    MultiTaskModule,
-    PSDClassifier,
-    export_onnx,
-    export_torchscript,
-    save_predictions_h5,
-    write_figures,
-)
+from psdlab.run.artifacts import save_predictions_h5, write_figures
+from psdlab.tasks import Task, export_onnx, export_torchscript, load_task
 
 L = pytest.importorskip("lightning")
 
@@ -36,12 +29,15 @@ TINY = {
         "patch_size": 16,
     },
 }
+PSD_PART = {"_target_": "psdlab.tasks.parts.ClassificationPart"}
+ENERGY_PART = {"_target_": "psdlab.tasks.parts.EnergyPart"}
 TASKS = {
-    "avse": (PSDClassifier, {"targets": ["low_avse"]}),
-    "psd_all": (PSDClassifier, {"targets": PSD}),
-    "energy": (EnergyRegressor, {}),
-    "multitask": (MultiTaskModule, {"targets": PSD}),
+    "avse": {"psd": {**PSD_PART, "targets": ["low_avse"]}},
+    "psd_all": {"psd": {**PSD_PART, "targets": PSD}},
+    "energy": {"energy": ENERGY_PART},
+    "multitask": {"psd": {**PSD_PART, "targets": PSD}, "energy": ENERGY_PART},
 }
+TASK_KEYS = {"scheduler", "compile", "n_example_waveforms", "monitor", "monitor_mode"}
 
 
 class PulseSet(Dataset):
@@ -75,14 +71,18 @@ class PulseSet(Dataset):
 
 
 def make_task(task: str, model: str, **kw):
-    cls, args = TASKS[task]
+    """A Task with the parts of ``task``; task-level keys go to the Task, the rest to its
+    first part (e.g. ``loss``, ``pos_weight``)."""
+    parts = {name: dict(spec) for name, spec in TASKS[task].items()}
+    task_kw = {k: v for k, v in kw.items() if k in TASK_KEYS}
+    next(iter(parts.values())).update({k: v for k, v in kw.items() if k not in TASK_KEYS})
     net = dict(TINY[model], in_channels=1, input_length=LENGTH)
     opt = {"_target_": "torch.optim.Adam", "lr": 3e-3}
-    return cls(net=net, optimizer=opt, **{**args, **kw})
+    return Task(net=net, parts=parts, optimizer=opt, **task_kw)
 
 
 def n_targets(task: str) -> int:
-    return len(TASKS[task][1].get("targets", []))
+    return len(TASKS[task].get("psd", {}).get("targets", []))
 
 
 def trainer(tmp_path, **kw):
@@ -189,8 +189,7 @@ def test_checkpoint_roundtrip_weights_only(task, tmp_path):
     path = tmp_path / "m.ckpt"
     tr.save_checkpoint(path)
     torch.load(path, weights_only=True)  # only primitives in the checkpoint
-    cls = TASKS[task][0]
-    loaded = cls.load_from_checkpoint(path)  # Lightning's default (weights_only) loading
+    loaded = Task.load_from_checkpoint(path)  # Lightning's default (weights_only) loading
     x = PulseSet(4, 0).wf
     module.eval()
     loaded.eval()
@@ -340,7 +339,7 @@ def test_task_yaml_instantiates_with_interpolations(task):
     )
     # what train.py does: fill the input shape into the backbone config, then instantiate
     cfg.model.in_channels, cfg.model.input_length = 1, LENGTH
-    module = instantiate(cfg.task)
+    module = instantiate(cfg.task, _recursive_=False, _convert_="all")
     assert module.hparams.monitor == cfg.task.monitor
     assert isinstance(module.hparams.net, dict) and module.hparams.net["input_length"] == LENGTH
     assert module.hparams.optimizer["_target_"] == "torch.optim.AdamW"
@@ -348,7 +347,61 @@ def test_task_yaml_instantiates_with_interpolations(task):
     assert set(out) <= {"psd", "energy"}
     # alternative: leave the model config untouched and pass input_shape
     cfg.model.in_channels = cfg.model.input_length = None
-    assert instantiate(cfg.task, input_shape=[1, LENGTH]).net.out_features == 32
+    module = instantiate(cfg.task, input_shape=[1, LENGTH], _recursive_=False, _convert_="all")
+    assert module.net.out_features == 32
+
+
+LEGACY = {
+    "avse": ("psdlab.tasks.PSDClassifier", {"targets": ["low_avse"], "loss": "bce_logits"}),
+    "energy": (
+        "psdlab.tasks.EnergyRegressor",
+        {"targets": [], "loss": "l1", "target_scale": 500.0},
+    ),
+    "multitask": (
+        "psdlab.tasks.MultiTaskModule",
+        {"targets": PSD, "loss": "bce", "energy_loss": "l1", "psd_weight": 2.0},
+    ),
+}
+
+
+@pytest.mark.parametrize("task", list(LEGACY))
+def test_legacy_checkpoint_loads(task, tmp_path):
+    """Checkpoints of the former PSDClassifier/EnergyRegressor/MultiTaskModule (flat part
+    settings in their hyperparameters) load as a Task with the same parts and weights."""
+    _, flat = LEGACY[task]
+    module = make_task(task, "mlp")
+    path = tmp_path / "legacy.ckpt"
+    hp = {k: v for k, v in dict(module.hparams).items() if k != "parts"}
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": {**hp, **flat}}
+    torch.save(checkpoint, path)
+    loaded = load_task(path)
+    assert set(loaded.parts) == set(module.parts)
+    if "psd" in loaded.parts:
+        assert loaded.parts["psd"].loss_name == flat["loss"]
+        assert loaded.parts["psd"].targets == flat["targets"]
+    if "energy" in loaded.parts:
+        energy_loss = flat.get("energy_loss", flat["loss"])
+        assert loaded.parts["energy"].loss_name == energy_loss
+        assert loaded.parts["energy"].head.target_scale == flat.get("target_scale", 1000.0)
+    if task == "multitask":
+        assert loaded.parts["psd"].weight == 2.0
+    x = PulseSet(4, 0).wf
+    with torch.no_grad():
+        got, want = loaded.eval()(x), module.eval()(x)
+    for key in want:
+        assert torch.allclose(got[key], want[key])
+
+
+def test_part_weights_sum_the_loss():
+    """The total loss is the weighted sum of the parts' losses (multi-output training)."""
+    module = make_task("multitask", "mlp")
+    module.parts["energy"].weight = 0.25
+    data = PulseSet(8, 4)
+    batch = {"waveform": data.wf, "labels": data.labels, "energy": data.energy}
+    total, parts = module._loss(module(batch["waveform"]), batch)
+    assert torch.isclose(total, parts["psd"] + 0.25 * parts["energy"])
+    with pytest.raises(KeyError, match="no targets"):
+        module._loss(module(batch["waveform"]), {"waveform": data.wf})
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from psdlab.train import train
+from psdlab.run.train import train
 
 RUN_FILES = ("config_resolved.yaml", "run_record.json", "metrics.json", "predictions.h5")
 
@@ -123,7 +123,8 @@ def test_hparams_tab_holds_swept_settings(compose_train_cfg, tmp_path) -> None:
     hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
     assert hparams["data/batch_size"].number_value == 32
     assert hparams["preprocess/window/length"].number_value == 1000
-    assert hparams["groups/model"].string_value == "mlp"
+    assert hparams["model"].string_value == "mlp"
+    assert len(hparams) <= 30
     assert "optimizer/lr" in hparams
     experiment = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
     infos = plugin_data_pb2.HParamsPluginData.FromString(experiment).experiment.metric_infos

@@ -2,7 +2,8 @@
 
 from psdlab.data.datamodule import WaveformDataModule
 from psdlab.data.errors import DataError
-from psdlab.data.preprocess import Preprocessor, StandardScaler
+from psdlab.data.preprocess import Preprocessor
+from psdlab.data.scaler import StandardScaler
 from psdlab.data.schema import MJD_SCHEMA, DataSchema
 
 __all__ = [

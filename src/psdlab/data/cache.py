@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from filelock import FileLock
@@ -72,7 +72,7 @@ def cache_key(
     doc = {
         "version": CACHE_VERSION,
         "files": [file_fingerprint(p) for p in files],
-        "preprocess": preprocessor.cache_config(),
+        "preprocess": preprocessor.to_dict(),
         "schema": schema.to_dict(),
         "dtype": dtype,
     }
@@ -116,16 +116,29 @@ def _common(infos: list[FileInfo], attr: str) -> list[str]:
     return [x for x in sets[0] if all(x in s for s in sets[1:])]
 
 
-def _build(
-    out: Path,
-    files: list[Path],
-    pre: Preprocessor,
-    schema: DataSchema,
-    dtype: str,
-    chunk_mb: float,
-    doc: dict,
-) -> None:
-    t0 = time.perf_counter()
+@dataclass
+class _FileSet:
+    """What the files hold in common, settled before any event is read."""
+
+    infos: list[FileInfo]
+    shape: tuple[int, int]  # (C, L') of one preprocessed event
+    labels: list[str]
+    metadata: list[str]
+    truth: list[str]
+    has_energy: bool
+    has_tp0: bool
+
+    @property
+    def trace_length(self) -> int:
+        return self.infos[0].trace_length
+
+    @property
+    def n_events(self) -> int:
+        return sum(i.n_events for i in self.infos)
+
+
+def _check_files(files: list[Path], pre: Preprocessor, schema: DataSchema) -> _FileSet:
+    """Validate every file (and what the preprocessing needs from it) before writing a byte."""
     infos = [inspect_file(p, schema) for p in files]
     lengths = {i.trace_length for i in infos}
     if len(lengths) > 1:
@@ -140,100 +153,139 @@ def _build(
             raise file_error(
                 i.path, schema.energy, "energy dataset missing (preprocess.normalize=energy)"
             )
-    trace_length = infos[0].trace_length
-    n_total = sum(i.n_events for i in infos)
-    c, length = pre.output_shape(trace_length)
-    labels = _common(infos, "labels")
-    metadata = [m for m in _common(infos, "metadata") if m != "id"]
-    truth = _common(infos, "truth")
-    has_energy = all(i.has_energy for i in infos)
-    has_tp0 = all(i.has_tp0 for i in infos)
+    return _FileSet(
+        infos=infos,
+        shape=pre.output_shape(infos[0].trace_length),
+        labels=_common(infos, "labels"),
+        metadata=[m for m in _common(infos, "metadata") if m != "id"],
+        truth=_common(infos, "truth"),
+        has_energy=all(i.has_energy for i in infos),
+        has_tp0=all(i.has_tp0 for i in infos),
+    )
 
-    np_dtype = np.dtype(dtype)
-    small: dict[str, list[np.ndarray]] = {"valid": [], "file_index": [], "id": [], "tp0": []}
-    if has_energy:
-        small["energy"] = []
-    for name in labels:
-        small[f"label_{name}"] = []
-    for name in metadata:
-        small[f"meta_{name}"] = []
-    for name in truth:
-        small[f"truth_{name}"] = []
+
+def _small_arrays(
+    info: FileInfo, index: int, fs: _FileSet, schema: DataSchema
+) -> dict[str, np.ndarray]:
+    """The per-event vectors of one file, keyed by their cache file name (without .npy).
+
+    ``tp0`` is -1 where a file has none, and ``energy`` is kept in float64 under
+    ``_energy64`` for the preprocessing (the cache stores float32, only when all files have it).
+    """
+    p, n = info.path, info.n_events
+    out = {
+        "tp0": read_vector(p, schema.tp0, np.int64) if info.has_tp0 else np.full(n, -1),
+        "id": read_vector(p, schema.metadata["id"], np.int64),
+        "file_index": np.full(n, index, dtype=np.int32),
+    }
+    if info.has_energy:
+        out["_energy64"] = read_vector(p, schema.energy, np.float64)
+        if fs.has_energy:
+            out["energy"] = out["_energy64"].astype(np.float32)
+    for name in fs.labels:
+        out[f"label_{name}"] = read_vector(p, schema.labels[name], np.bool_)
+    for name in fs.metadata:
+        out[f"meta_{name}"] = read_vector(p, schema.metadata[name], np.int64)
+    for name in fs.truth:
+        out[f"truth_{name}"] = read_vector(p, f"{schema.truth_group}/{name}")
+    return out
+
+
+def _write_waveforms(
+    fh: BinaryIO,
+    info: FileInfo,
+    tp0: np.ndarray,
+    energy: np.ndarray | None,
+    pre: Preprocessor,
+    schema: DataSchema,
+    np_dtype: np.dtype,
+    chunk_mb: float,
+) -> tuple[np.ndarray, int, int]:
+    """Preprocess one file chunk by chunk, appending to ``fh``; (valid, n_nonfinite, n_bad_tp0).
+
+    Chunks of ``chunk_mb`` of raw samples keep peak memory independent of the file size.
+    """
+    itemsize = np.dtype(info.waveform_dtype).itemsize
+    chunk = max(1, int(chunk_mb * 2**20) // (info.trace_length * itemsize))
     n_nonfinite = n_bad_tp0 = 0
-    per_file = []
-
-    wpath = out / "waveform.npy"
-    with open(wpath, "wb") as fh:
-        np.lib.format.write_array_header_1_0(
-            fh,
-            {
-                "descr": np.lib.format.dtype_to_descr(np_dtype),
-                "fortran_order": False,
-                "shape": (n_total, c, length),
-            },
+    valid_parts = []
+    for start, stop, block in iter_waveform_chunks(info, schema, chunk):
+        res = pre.apply(
+            block,
+            tp0[start:stop],
+            None if energy is None else energy[start:stop],
+            schema.sampling_period_ns,
         )
-        for fi, info in enumerate(infos):
-            p = info.path
-            tp0 = (
-                read_vector(p, schema.tp0, np.int64) if info.has_tp0 else np.full(info.n_events, -1)
+        res.waveform.astype(np_dtype, copy=False).tofile(fh)
+        valid_parts.append(res.valid)
+        n_nonfinite += res.n_nonfinite
+        n_bad_tp0 += res.n_bad_tp0
+    return np.concatenate(valid_parts), n_nonfinite, n_bad_tp0
+
+
+def _build(
+    out: Path,
+    files: list[Path],
+    pre: Preprocessor,
+    schema: DataSchema,
+    dtype: str,
+    chunk_mb: float,
+    doc: dict,
+) -> None:
+    t0 = time.perf_counter()
+    fs = _check_files(files, pre, schema)
+    np_dtype = np.dtype(dtype)
+    small: dict[str, list[np.ndarray]] = {}
+    per_file = []
+    with open(out / "waveform.npy", "wb") as fh:
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np_dtype),
+            "fortran_order": False,
+            "shape": (fs.n_events, *fs.shape),
+        }
+        np.lib.format.write_array_header_1_0(fh, header)
+        for fi, info in enumerate(fs.infos):
+            arrays = _small_arrays(info, fi, fs, schema)
+            energy = arrays.pop("_energy64", None)
+            valid, n_nonfinite, n_bad_tp0 = _write_waveforms(
+                fh, info, arrays["tp0"], energy, pre, schema, np_dtype, chunk_mb
             )
-            energy = read_vector(p, schema.energy, np.float64) if info.has_energy else None
-            small["tp0"].append(tp0)
-            small["id"].append(read_vector(p, schema.metadata["id"], np.int64))
-            small["file_index"].append(np.full(info.n_events, fi, dtype=np.int32))
-            if has_energy:
-                small["energy"].append(energy.astype(np.float32))
-            for name in labels:
-                small[f"label_{name}"].append(read_vector(p, schema.labels[name], np.bool_))
-            for name in metadata:
-                small[f"meta_{name}"].append(read_vector(p, schema.metadata[name], np.int64))
-            for name in truth:
-                small[f"truth_{name}"].append(read_vector(p, f"{schema.truth_group}/{name}"))
-            chunk = max(
-                1, int(chunk_mb * 2**20) // (trace_length * np.dtype(info.waveform_dtype).itemsize)
-            )
-            f_nonfinite = f_bad_tp0 = 0
-            valid_parts = []
-            for start, stop, block in iter_waveform_chunks(info, schema, chunk):
-                res = pre.apply(
-                    block,
-                    tp0[start:stop],
-                    None if energy is None else energy[start:stop],
-                    schema.sampling_period_ns,
-                )
-                res.waveform.astype(np_dtype, copy=False).tofile(fh)
-                valid_parts.append(res.valid)
-                f_nonfinite += res.n_nonfinite
-                f_bad_tp0 += res.n_bad_tp0
-            small["valid"].append(np.concatenate(valid_parts))
-            n_nonfinite += f_nonfinite
-            n_bad_tp0 += f_bad_tp0
+            arrays["valid"] = valid
+            for name, arr in arrays.items():
+                small.setdefault(name, []).append(arr)
             per_file.append(
                 {
-                    "path": str(p),
+                    "path": str(info.path),
                     "n_events": info.n_events,
-                    "n_nonfinite": f_nonfinite,
-                    "n_bad_tp0": f_bad_tp0,
+                    "n_nonfinite": n_nonfinite,
+                    "n_bad_tp0": n_bad_tp0,
                     "labels": info.labels,
                     "has_energy": info.has_energy,
                 }
             )
     for name, parts in small.items():
         np.save(out / f"{name}.npy", np.concatenate(parts))
+    _write_meta(out, fs, doc, per_file, time.perf_counter() - t0)
+
+
+def _write_meta(out: Path, fs: _FileSet, doc: dict, per_file: list[dict], seconds: float) -> None:
+    """``meta.json`` last and synced: its presence is what marks a cache as complete."""
+    n_nonfinite = sum(f["n_nonfinite"] for f in per_file)
+    n_bad_tp0 = sum(f["n_bad_tp0"] for f in per_file)
     meta = {
         "key": doc,
         "files": per_file,
-        "n_events": n_total,
-        "trace_length": trace_length,
-        "shape": [c, length],
-        "labels": labels,
-        "metadata": metadata,
-        "truth": truth,
-        "has_energy": has_energy,
-        "has_tp0": has_tp0,
+        "n_events": fs.n_events,
+        "trace_length": fs.trace_length,
+        "shape": list(fs.shape),
+        "labels": fs.labels,
+        "metadata": fs.metadata,
+        "truth": fs.truth,
+        "has_energy": fs.has_energy,
+        "has_tp0": fs.has_tp0,
         "n_nonfinite": n_nonfinite,
         "n_bad_tp0": n_bad_tp0,
-        "build_seconds": time.perf_counter() - t0,
+        "build_seconds": seconds,
     }
     with open(out / "meta.json", "w") as fh:
         json.dump(meta, fh, indent=1, default=str)
@@ -242,9 +294,9 @@ def _build(
     log.info(
         "built cache %s: %d events from %d files in %.1f s (%d non-finite, %d bad tp0)",
         out.name,
-        n_total,
-        len(files),
-        meta["build_seconds"],
+        fs.n_events,
+        len(per_file),
+        seconds,
         n_nonfinite,
         n_bad_tp0,
     )

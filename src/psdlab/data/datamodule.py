@@ -2,10 +2,16 @@
 
 The flow: resolve the file lists (generating simulated files first when configured and
 missing), build or reuse one on-disk cache per file set (:mod:`psdlab.data.cache`), select
-events (valid, energy window, labels present), split the training events into train/val
-(:mod:`psdlab.data.split`), fit the optional standard scaler on the train split only, and
-serve batches as slices of in-memory or memory-mapped arrays through an index-batch sampler
+events (valid, energy window, labels present: :mod:`psdlab.data.selection`), split the
+training events into train/val (:mod:`psdlab.data.split`), fit the optional standard scaler
+on the train split only (:mod:`psdlab.data.scaler`), and serve batches as slices of in-memory
+or memory-mapped arrays (:mod:`psdlab.data.dataset`) through an index-batch sampler
 (:mod:`psdlab.data.sampler`). Test files are only ever used by the test/predict loaders.
+
+The preprocess config is turned into one frozen :class:`Preprocessor` in ``__init__``; that
+object keys the caches, preprocesses them, and gives ``input_shape`` without reading a file.
+Instantiate from Hydra with ``instantiate(cfg.data, _recursive_=False, _convert_="all")``:
+``preprocess`` and ``generate`` stay configs, built by this module (generation lazily).
 """
 
 from __future__ import annotations
@@ -13,23 +19,30 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import psutil
 import torch
-from filelock import FileLock
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from psdlab.data.cache import CachedArrays, load_or_build
+from psdlab.data.dataset import BatchDataset
 from psdlab.data.errors import DataError
-from psdlab.data.preprocess import Preprocessor, StandardScaler
+from psdlab.data.generate import generate_missing
+from psdlab.data.preprocess import Preprocessor
 from psdlab.data.reader import resolve_files
 from psdlab.data.sampler import IndexBatchSampler
+from psdlab.data.scaler import StandardScaler, split_standardize
 from psdlab.data.schema import DataSchema
+from psdlab.data.selection import (
+    Source,
+    check_bad_events,
+    check_labelled,
+    make_source,
+    select_rows,
+)
 from psdlab.data.split import split_indices, strata_codes
 from psdlab.utils.config import to_plain
 
@@ -37,49 +50,22 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "predict")
 
 
-class BatchDataset(Dataset):
-    """Indexed by an int array of split positions; returns one whole batch as a dict."""
-
-    def __init__(
-        self,
-        waveform: np.ndarray,
-        rows: np.ndarray,
-        ids: np.ndarray,
-        labels: np.ndarray | None,
-        energy: np.ndarray | None,
-        scaler: StandardScaler | None,
-    ) -> None:
-        self.waveform, self.rows, self.ids = waveform, rows, ids
-        self.labels, self.energy, self.scaler = labels, energy, scaler
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, pos: np.ndarray | int) -> dict[str, torch.Tensor]:
-        pos = np.atleast_1d(np.asarray(pos, dtype=np.int64))
-        pos = np.sort(pos)  # order inside a batch is irrelevant; sorted rows read faster
-        wf = self.waveform[self.rows[pos]]
-        x = torch.from_numpy(np.ascontiguousarray(wf, dtype=np.float32))
-        if self.scaler is not None and self.scaler.fitted:
-            x = self.scaler.transform(x)
-        batch = {"waveform": x, "id": torch.from_numpy(self.ids[pos])}
-        if self.labels is not None:
-            batch["labels"] = torch.from_numpy(self.labels[pos])
-        if self.energy is not None:
-            batch["energy"] = torch.from_numpy(self.energy[pos])
-        return batch
+def _energy_range(er: Sequence[float | None] | None) -> tuple[float | None, float | None] | None:
+    """``[lo, hi]`` keV (either may be null: open) as a tuple; null keeps every energy."""
+    er = to_plain(er)
+    if er is not None and len(er) != 2:
+        raise DataError(f"energy_range must be [lo, hi] keV (null = open), got {er}")
+    return None if er is None else (er[0], er[1])
 
 
-@dataclass
-class _Source:
-    """Selected events of one file set; per-event arrays are compact (position-indexed)."""
-
-    cache: CachedArrays
-    waveform: np.ndarray  # backing array (in RAM: compact; memory map: full cache)
-    rows: np.ndarray  # position -> row of ``waveform``
-    cache_rows: np.ndarray  # position -> row of the cache
-    labels: np.ndarray | None  # (n, K) float32 in targets order
-    energy: np.ndarray | None
+def _check_choices(on_bad_event: str, split_group: str | None, in_memory: bool | str) -> None:
+    """Reject a mistyped option at construction, not after the cache is built."""
+    if on_bad_event not in ("drop", "raise"):
+        raise DataError(f"on_bad_event must be drop|raise, got '{on_bad_event}'")
+    if split_group not in (None, "run_number", "detector"):
+        raise DataError(f"split_group must be null|run_number|detector, got '{split_group}'")
+    if str(in_memory) not in ("auto", "True", "False", "true", "false"):
+        raise DataError(f"in_memory must be auto|true|false, got '{in_memory}'")
 
 
 class WaveformDataModule(L.LightningDataModule):
@@ -122,60 +108,34 @@ class WaveformDataModule(L.LightningDataModule):
         self.targets = list(to_plain(targets) or [])
         for t in self.targets:
             self.schema.label_dataset(t)  # unknown logical label -> clear KeyError now
-        self.preprocessor = Preprocessor.from_config(to_plain(preprocess))
+        pre_cfg, standardize = split_standardize(preprocess)
+        self.preprocessor = Preprocessor.from_config(pre_cfg)
+        self.scaler = StandardScaler() if standardize else None
         self.train_files, self.test_files = to_plain(train_files), to_plain(test_files)
-        self.predict_files = to_plain(predict_files)
-        er = to_plain(energy_range)
-        if er is not None and (len(er) != 2):
-            raise DataError(f"energy_range must be [lo, hi] keV (null = open), got {er}")
-        self.energy_range = None if er is None else (er[0], er[1])
-        if on_bad_event not in ("drop", "raise"):
-            raise DataError(f"on_bad_event must be drop|raise, got '{on_bad_event}'")
-        if split_group not in (None, "run_number", "detector"):
-            raise DataError(f"split_group must be null|run_number|detector, got '{split_group}'")
-        if str(in_memory) not in ("auto", "True", "False", "true", "false"):
-            raise DataError(f"in_memory must be auto|true|false, got '{in_memory}'")
+        self.predict_files, self.generate = to_plain(predict_files), to_plain(generate)
+        self.energy_range = _energy_range(energy_range)
+        _check_choices(on_bad_event, split_group, in_memory)
         self.val_fraction, self.split_group, self.stratify = val_fraction, split_group, stratify
         self.sampling, self.batch_size = sampling, int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.num_workers, self.seed, self.cache_dir = int(num_workers), int(seed), Path(cache_dir)
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
         self.cache_dtype, self.in_memory, self.drop_last = cache_dtype, in_memory, drop_last
-        self.generate = to_plain(generate)
-        self.on_bad_event, self.energy_bin_kev, self.chunk_mb = (
-            on_bad_event,
-            energy_bin_kev,
-            chunk_mb,
-        )
+        self.on_bad_event, self.chunk_mb = on_bad_event, chunk_mb
         self.balance_target = balance_target or (self.targets[0] if self.targets else None)
-        self.scaler = StandardScaler() if self.preprocessor.standardize else None
-        self._sources: dict[str, _Source] = {}
+        self.energy_bin_kev = energy_bin_kev
+        self._sources: dict[str, Source] = {}
         self._positions: dict[str, np.ndarray] = {}
-        self._input_shape: tuple[int, int] | None = None
+        self._input_shape = self._configured_shape()
+
+    def _configured_shape(self) -> tuple[int, int] | None:
+        """(C, L) from the preprocessing and the schema's trace length; None when a schema
+        without ``trace_length`` leaves the unwindowed length to the files."""
+        if self.preprocessor.window.mode == "none" and not self.schema.trace_length:
+            return None
+        return self.preprocessor.output_shape(self.schema.trace_length)
 
     # ------------------------------------------------------------------ files and caches
-    def _maybe_generate(self) -> None:
-        """Call the ``generate`` target when any train/test file is missing."""
-        if not self.generate:
-            return
-        try:
-            resolve_files(self.train_files, "train")
-            resolve_files(self.test_files, "test")
-            return
-        except DataError:
-            pass
-        from hydra.utils import instantiate
-
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.cache_dir / "generate.lock")):
-            try:  # another process may have generated them while we waited
-                resolve_files(self.train_files, "train")
-                resolve_files(self.test_files, "test")
-                return
-            except DataError:
-                log.info("input files missing: generating them with %s", self.generate["_target_"])
-                instantiate(dict(self.generate))
-
     def _files(self, role: str) -> list[Path]:
         spec = {"train": self.train_files, "test": self.test_files}.get(role)
         if role == "predict":
@@ -197,100 +157,31 @@ class WaveformDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Generate missing simulated files and build the caches once (rank 0)."""
-        self._maybe_generate()
+        generate_missing(self.generate, self.train_files, self.test_files, self.cache_dir)
         for role in ("train", "test"):
             spec = self.train_files if role == "train" else self.test_files
             if spec is not None:
                 self._cache(role)
 
-    # ------------------------------------------------------------------ selection
-    def _check_bad(self, cache: CachedArrays) -> None:
-        bad = cache.meta["n_nonfinite"] + cache.meta["n_bad_tp0"]
-        if not bad:
-            return
-        parts = []
-        for f in cache.meta["files"]:
-            if f["n_nonfinite"]:
-                parts.append(
-                    f"{f['path']} [dataset '{self.schema.waveform}']: {f['n_nonfinite']} events "
-                    "with NaN/Inf in the used samples (or non-positive energy)"
-                )
-            if f["n_bad_tp0"]:
-                parts.append(
-                    f"{f['path']} [dataset '{self.schema.tp0}']: {f['n_bad_tp0']} events whose "
-                    f"tp0 puts the window (offset {self.preprocessor.window.offset}, length "
-                    f"{self.preprocessor.window.length}) outside the trace"
-                )
-        if self.on_bad_event == "raise":
-            bad_ids = cache.ids[~cache.valid][:5].tolist()
-            raise DataError("; ".join(parts) + f" (first bad ids {bad_ids}; on_bad_event=raise)")
-        log.warning("dropping %d bad events: %s", bad, "; ".join(parts))
-
-    def _source(self, role: str, need_labels: bool) -> _Source:
+    def _source(self, role: str, need_labels: bool) -> Source:
+        """The role's selected events, loaded once (see :mod:`psdlab.data.selection`)."""
         if role in self._sources:
             return self._sources[role]
         cache = self._cache(role)
-        self._check_bad(cache)
-        files = cache.meta["files"]
+        check_bad_events(cache, self.schema, self.preprocessor.window, self.on_bad_event)
         if need_labels:
-            for t in self.targets:
-                if t not in cache.labels:
-                    lacking = [f["path"] for f in files if t not in f["labels"]]
-                    raise DataError(
-                        f"{lacking[0]} [dataset '{self.schema.label_dataset(t)}']: label "
-                        f"'{t}' needed for {role} but missing (also in {len(lacking) - 1} "
-                        "other file(s)); unlabelled files can only be used for prediction"
-                    )
-            if cache.energy is None:
-                lacking = [f["path"] for f in files if not f["has_energy"]]
-                raise DataError(
-                    f"{lacking[0]} [dataset '{self.schema.energy}']: energy needed for {role} "
-                    "but missing; unlabelled files can only be used for prediction"
-                )
-        sel = cache.valid.copy()
-        if self.energy_range is not None:
-            if cache.energy is None:
-                log.warning("energy_range ignored for %s: files have no energy dataset", role)
-            else:
-                lo, hi = self.energy_range
-                if lo is not None:
-                    sel &= cache.energy >= lo
-                if hi is not None:
-                    sel &= cache.energy < hi
-        rows = np.flatnonzero(sel)
-        if len(rows) == 0:
-            raise DataError(
-                f"empty selection for {role}: files {cache.files}; {int(cache.valid.sum())} of "
-                f"{len(cache.valid)} events valid, energy_range={self.energy_range} "
-                f"[dataset '{self.schema.energy}']"
-            )
-        have_labels = all(t in cache.labels for t in self.targets) and bool(self.targets)
-        labels = (
-            np.stack([cache.labels[t][rows] for t in self.targets], axis=1).astype(np.float32)
-            if have_labels
-            else None
-        )
-        energy = None if cache.energy is None else np.asarray(cache.energy[rows], np.float32)
-        if self._load_in_memory(len(rows), cache):
-            wave, wrows = np.ascontiguousarray(cache.waveform[rows]), np.arange(len(rows))
-        else:
-            wave, wrows = cache.waveform, rows
-        self._input_shape = tuple(cache.meta["shape"])
-        src = _Source(cache, wave, wrows, rows, labels, energy)
+            check_labelled(cache, role, self.targets, self.schema)
+        rows = select_rows(cache, role, self.energy_range, self.schema)
+        if self._input_shape is None:
+            self._input_shape = (int(cache.meta["shape"][0]), int(cache.meta["shape"][1]))
+        src = make_source(cache, rows, self.targets, self.in_memory)
         self._sources[role] = src
         return src
-
-    def _load_in_memory(self, n: int, cache: CachedArrays) -> bool:
-        mode = str(self.in_memory).lower()
-        if mode in ("true", "false"):
-            return mode == "true"
-        need = n * int(np.prod(cache.waveform.shape[1:])) * cache.waveform.dtype.itemsize
-        return need < 0.5 * psutil.virtual_memory().available
 
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str | None = None) -> None:
         """Load caches and split; ``fit``/``validate`` need train files, ``test`` test files."""
-        self._maybe_generate()
+        generate_missing(self.generate, self.train_files, self.test_files, self.cache_dir)
         if stage in (None, "fit", "validate"):
             self._setup_train()
         if stage in (None, "test"):
@@ -304,20 +195,15 @@ class WaveformDataModule(L.LightningDataModule):
         if "train" in self._positions:
             return
         src = self._source("train", need_labels=True)
-        n = len(src.rows)
         groups = None
         if self.split_group is not None:
-            if self.split_group not in src.cache.metadata:
-                raise DataError(
-                    f"split_group={self.split_group}: dataset "
-                    f"'{self.schema.metadata.get(self.split_group, self.split_group)}' missing "
-                    f"in {src.cache.files}"
-                )
-            groups = src.cache.metadata[self.split_group][src.cache_rows]
+            groups = src.metadata_column(self.split_group, self.schema)
         strata = strata_codes(src.labels) if self.stratify else None
-        tr, va = split_indices(n, self.val_fraction, self.seed, strata, groups)
+        tr, va = split_indices(len(src.rows), self.val_fraction, self.seed, strata, groups)
         if len(tr) == 0:
-            raise DataError(f"empty training split (val_fraction={self.val_fraction}, n={n})")
+            raise DataError(
+                f"empty training split (val_fraction={self.val_fraction}, n={len(src.rows)})"
+            )
         self._positions["train"], self._positions["val"] = tr, va
 
     def _ensure_scaler(self) -> None:
@@ -341,15 +227,7 @@ class WaveformDataModule(L.LightningDataModule):
             self.setup({"train": "fit", "val": "fit", "test": "test"}.get(split, split))
         self._ensure_scaler()
         src = self._sources["train" if split == "val" else split]
-        pos = self._positions[split]
-        return BatchDataset(
-            src.waveform,
-            src.rows[pos],
-            np.ascontiguousarray(src.cache.ids[src.cache_rows[pos]]),
-            None if src.labels is None else np.ascontiguousarray(src.labels[pos]),
-            None if src.energy is None else np.ascontiguousarray(src.energy[pos]),
-            self.scaler,
-        )
+        return BatchDataset.from_source(src, self._positions[split], self.scaler)
 
     def _loader(self, split: str) -> DataLoader:
         ds = self._dataset(split)
@@ -406,9 +284,17 @@ class WaveformDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ queries
     @property
     def input_shape(self) -> tuple[int, int]:
-        """(channels, length) of ``batch['waveform']``; known after ``setup()``."""
+        """(channels, length) of ``batch['waveform']``, known right after construction.
+
+        It follows from the preprocessing (window length, downsampling, current channel) and
+        the schema's trace length, so the backbone can be sized before any file is read; the
+        files must match ``schema.trace_length`` or the cache build stops with a DataError.
+        """
         if self._input_shape is None:
-            raise RuntimeError("input_shape is known after setup()")
+            raise RuntimeError(
+                "input_shape with preprocess.window.mode=none needs schema.trace_length "
+                "(or setup())"
+            )
         return self._input_shape
 
     def positive_fraction(self, target: str) -> float:
@@ -432,22 +318,12 @@ class WaveformDataModule(L.LightningDataModule):
         if split not in self._positions:
             self.setup({"train": "fit", "val": "fit"}.get(split, split))
         src = self._sources["train" if split == "val" else split]
-        rows = src.cache_rows[self._positions[split]]
-        c = src.cache
-        out: dict[str, np.ndarray] = {"id": c.ids[rows], "tp0": c.tp0[rows]}
-        if c.energy is not None:
-            out["energy"] = np.asarray(c.energy[rows])
-        for name, arr in c.metadata.items():
-            out[name] = arr[rows]
-        for name, arr in c.labels.items():
-            out[name] = arr[rows]
-        for name, arr in c.truth.items():
-            out[name] = arr[rows]
-        return out
+        return src.metadata(self._positions[split])
 
     def state_dict(self) -> dict[str, Any]:
         """The fitted scaler (tensors) so evaluation from a checkpoint uses the training one."""
-        state: dict[str, Any] = {"preprocess": self.preprocessor.to_dict()}
+        preprocess = {**self.preprocessor.to_dict(), "standardize": self.scaler is not None}
+        state: dict[str, Any] = {"preprocess": preprocess}
         if self.scaler is not None:
             self._ensure_scaler()
             state["scaler"] = self.scaler.state_dict()

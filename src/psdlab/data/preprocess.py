@@ -14,9 +14,10 @@ speed the raw file can be read. Order of the steps:
 5. downsample: mean of non-overlapping blocks of ``factor`` samples;
 6. current: add a second channel with the first difference of the normalised waveform.
 
-The per-sample standard scaler (``standardize``) is *not* applied here: it must be fitted on
-the training split only, so the data module fits it after the split and applies it at batch
-time (see :class:`StandardScaler`). That also keeps one cache valid for both settings.
+The per-sample standard scaler (``standardize`` in the same config group) is *not* a step of
+this chain: it must be fitted on the training split only, so the data module takes that switch
+for itself, fits :class:`psdlab.data.scaler.StandardScaler` after the split and applies it at
+batch time. That also keeps one cache valid for both settings.
 
 An event whose used samples are NaN/Inf, whose energy is not positive (energy
 normalisation), or whose tp0 puts the window outside the trace is flagged invalid; the data
@@ -30,30 +31,37 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from psdlab.data.errors import DataError
+from psdlab.utils.config import to_plain
 
 
-@dataclass
+@dataclass(frozen=True)
 class BaselineConfig:
     enabled: bool = True
     start: int = 0
     stop: int = 500
 
 
-@dataclass
+@dataclass(frozen=True)
 class PoleZeroConfig:
     enabled: bool = False
     tau_us: float = 72.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class WindowConfig:
     mode: str = "tp0"  # tp0 | fixed | none
     start: int = 500  # first sample in fixed mode
     offset: int = -200  # first sample relative to tp0 in tp0 mode
     length: int = 1000
+
+
+_STEPS: dict[str, type] = {
+    "baseline": BaselineConfig,
+    "pole_zero": PoleZeroConfig,
+    "window": WindowConfig,
+}
 
 
 @dataclass
@@ -66,19 +74,25 @@ class ChunkResult:
     n_bad_tp0: int
 
 
-def _sub(cfg: Any, cls: type) -> Any:
-    if isinstance(cfg, cls):
-        return cfg
-    if cfg is None:
+def _step(value: Any, cls: type) -> Any:
+    """One nested step from its config: a mapping, null (defaults) or a bool (``enabled``)."""
+    if isinstance(value, cls):
+        return value
+    if value is None:
         return cls()
-    if isinstance(cfg, bool):
-        return cls(enabled=cfg)  # type: ignore[call-arg]
-    return cls(**dict(cfg))
+    if isinstance(value, bool):
+        return cls(enabled=value)  # type: ignore[call-arg]
+    return cls(**value)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preprocessor:
-    """Configured preprocessing chain; construct from Hydra (``conf/preprocess/*.yaml``)."""
+    """The configured preprocessing chain; build it with :meth:`from_config`.
+
+    Frozen so that the object the data module builds once is the same one that keys the
+    cache, sizes the network input and preprocesses every chunk: nothing can drift between
+    those uses.
+    """
 
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     pole_zero: PoleZeroConfig = field(default_factory=PoleZeroConfig)
@@ -86,25 +100,21 @@ class Preprocessor:
     normalize: str = "minmax"
     downsample: int = 1
     current: bool = False
-    standardize: bool = False
 
     def __post_init__(self) -> None:
-        self.baseline = _sub(self.baseline, BaselineConfig)
-        self.pole_zero = _sub(self.pole_zero, PoleZeroConfig)
-        self.window = _sub(self.window, WindowConfig)
+        for name, cls in _STEPS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"Preprocessor.{name} must be a {cls.__name__}; use from_config")
         if self.window.mode not in ("tp0", "fixed", "none"):
             raise DataError(
                 f"preprocess.window.mode must be tp0|fixed|none, got '{self.window.mode}'"
             )
-        if self.normalize in (None, False):
-            self.normalize = "none"
         if self.normalize not in ("minmax", "energy", "none"):
             raise DataError(
                 f"preprocess.normalize must be minmax|energy|none, got '{self.normalize}'"
             )
-        if int(self.downsample) < 1:
+        if self.downsample < 1:
             raise DataError(f"preprocess.downsample must be >= 1, got {self.downsample}")
-        self.downsample = int(self.downsample)
         if self.window.mode != "none" and self.window.length < 1:
             raise DataError(f"preprocess.window.length must be >= 1, got {self.window.length}")
         if self.baseline.enabled and self.baseline.stop <= self.baseline.start:
@@ -112,23 +122,26 @@ class Preprocessor:
 
     @classmethod
     def from_config(cls, cfg: Preprocessor | Mapping[str, Any] | None) -> Preprocessor:
-        """Accept an instance, a (Hydra) mapping with or without ``_target_``, or None."""
+        """The one conversion of a preprocess config (Hydra or plain mapping, None: defaults).
+
+        Keys starting with ``_`` are ignored: configs saved by older runs carry ``_target_``.
+        A bool for a step is its ``enabled`` switch; ``normalize: null`` means ``none``.
+        """
         if isinstance(cfg, Preprocessor):
             return cfg
-        d = {k: v for k, v in dict(cfg or {}).items() if not str(k).startswith("_")}
-        for key in ("baseline", "pole_zero", "window"):
-            if key in d and isinstance(d[key], Mapping):
-                d[key] = dict(d[key])
+        d = {k: v for k, v in (to_plain(cfg) or {}).items() if not str(k).startswith("_")}
+        for name, step in _STEPS.items():
+            if name in d:
+                d[name] = _step(d[name], step)
+        if "normalize" in d and d["normalize"] in (None, False):
+            d["normalize"] = "none"
+        if "downsample" in d:
+            d["downsample"] = int(d["downsample"])
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain settings: the cache key and the data module's checkpoint state use them."""
         return asdict(self)
-
-    def cache_config(self) -> dict[str, Any]:
-        """The settings that change the cached arrays (standardize is applied at batch time)."""
-        d = self.to_dict()
-        d.pop("standardize")
-        return d
 
     @property
     def channels(self) -> int:
@@ -156,65 +169,16 @@ class Preprocessor:
     ) -> ChunkResult:
         """Preprocess a chunk of raw traces (n, L); see the module docstring for the steps."""
         n, length = raw.shape
-        bl_cfg, win = self.baseline, self.window
-        if bl_cfg.enabled:
-            if bl_cfg.stop > length:
-                raise DataError(
-                    f"preprocess.baseline.stop={bl_cfg.stop} exceeds the trace length {length}"
-                )
-            baseline = raw[:, bl_cfg.start : bl_cfg.stop].mean(axis=1, dtype=np.float64)
-        else:
-            baseline = np.zeros(n)
-
-        if win.mode == "none":
-            wlen = length
-            start = np.zeros(n, dtype=np.int64)
-        else:
-            wlen = win.length
-            if win.mode == "fixed":
-                if win.start < 0 or win.start + wlen > length:
-                    raise DataError(
-                        f"preprocess.window [{win.start}, {win.start + wlen}) lies outside "
-                        f"the trace of {length} samples"
-                    )
-                start = np.full(n, win.start, dtype=np.int64)
-            else:
-                if tp0 is None:
-                    raise DataError("preprocess.window.mode=tp0 needs the tp0 dataset")
-                tp0f = np.asarray(tp0, dtype=np.float64)
-                start = np.where(np.isfinite(tp0f), tp0f, -(10**9)).astype(np.int64) + win.offset
-        bad_tp0 = (start < 0) | (start + wlen > length)
-        start = np.clip(start, 0, length - wlen)
-
-        if self.pole_zero.enabled:
-            end = int(start.max()) + wlen
-            x = raw[:, :end].astype(np.float64) - baseline[:, None]
-            a = np.exp(-sampling_period_ns / (self.pole_zero.tau_us * 1000.0))
-            cs = np.cumsum(x, axis=1)
-            x[:, 1:] += (1.0 - a) * cs[:, :-1]
-            w = _gather(x, start, wlen, win.mode).astype(np.float32)
-        else:
-            w = _gather(raw, start, wlen, win.mode).astype(np.float32)
-            w -= baseline.astype(np.float32)[:, None]
-
+        baseline = self._baseline(raw)
+        start, wlen, bad_tp0 = self._window_starts(n, length, tp0)
+        w = self._extract(raw, baseline, start, wlen, sampling_period_ns)
         bad_value = np.zeros(n, dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             w = self._normalize(w, energy, bad_value)
-
-        if self.downsample > 1:
-            f = self.downsample
-            m = (wlen // f) * f
-            w = w[:, :m].reshape(n, m // f, f).mean(axis=2, dtype=np.float32)
-
+        w = self._downsample(w)
         bad_value |= ~np.isfinite(w).all(axis=1)
         bad_value |= ~np.isfinite(baseline)
-        if self.current:
-            cur = np.empty_like(w)
-            cur[:, 0] = 0.0
-            np.subtract(w[:, 1:], w[:, :-1], out=cur[:, 1:])
-            out = np.stack([w, cur], axis=1)
-        else:
-            out = w[:, None, :]
+        out = self._channels(w)
         valid = ~(bad_value | bad_tp0)
         if not valid.all():
             out[~valid] = 0.0
@@ -224,6 +188,66 @@ class Preprocessor:
             n_nonfinite=int((bad_value & ~bad_tp0).sum()),
             n_bad_tp0=int(bad_tp0.sum()),
         )
+
+    def _baseline(self, raw: np.ndarray) -> np.ndarray:
+        """(n,) float64 mean of the pre-trigger samples (zeros when the step is off)."""
+        bl = self.baseline
+        if not bl.enabled:
+            return np.zeros(raw.shape[0])
+        if bl.stop > raw.shape[1]:
+            raise DataError(
+                f"preprocess.baseline.stop={bl.stop} exceeds the trace length {raw.shape[1]}"
+            )
+        return raw[:, bl.start : bl.stop].mean(axis=1, dtype=np.float64)
+
+    def _window_starts(
+        self, n: int, length: int, tp0: np.ndarray | None
+    ) -> tuple[np.ndarray, int, np.ndarray]:
+        """Each event's first window sample (clipped into the trace), the window length, and
+        which events' tp0 put the window outside the trace (they become invalid)."""
+        win = self.window
+        if win.mode == "none":
+            wlen, start = length, np.zeros(n, dtype=np.int64)
+        elif win.mode == "fixed":
+            wlen = win.length
+            if win.start < 0 or win.start + wlen > length:
+                raise DataError(
+                    f"preprocess.window [{win.start}, {win.start + wlen}) lies outside "
+                    f"the trace of {length} samples"
+                )
+            start = np.full(n, win.start, dtype=np.int64)
+        else:
+            wlen = win.length
+            if tp0 is None:
+                raise DataError("preprocess.window.mode=tp0 needs the tp0 dataset")
+            tp0f = np.asarray(tp0, dtype=np.float64)
+            start = np.where(np.isfinite(tp0f), tp0f, -(10**9)).astype(np.int64) + win.offset
+        bad_tp0 = (start < 0) | (start + wlen > length)
+        return np.clip(start, 0, length - wlen), wlen, bad_tp0
+
+    def _extract(
+        self,
+        raw: np.ndarray,
+        baseline: np.ndarray,
+        start: np.ndarray,
+        wlen: int,
+        sampling_period_ns: float,
+    ) -> np.ndarray:
+        """Baseline-subtracted (and pole-zero corrected) windows, (n, wlen) float32.
+
+        Pole-zero needs every sample before the window (a running sum), so it works on the
+        trace up to the last window end in float64; otherwise only the window is copied.
+        """
+        if not self.pole_zero.enabled:
+            w = _gather(raw, start, wlen, self.window.mode).astype(np.float32)
+            w -= baseline.astype(np.float32)[:, None]
+            return w
+        end = int(start.max()) + wlen
+        x = raw[:, :end].astype(np.float64) - baseline[:, None]
+        a = np.exp(-sampling_period_ns / (self.pole_zero.tau_us * 1000.0))
+        cs = np.cumsum(x, axis=1)
+        x[:, 1:] += (1.0 - a) * cs[:, :-1]
+        return _gather(x, start, wlen, self.window.mode).astype(np.float32)
 
     def _normalize(self, w: np.ndarray, energy: np.ndarray | None, bad: np.ndarray) -> np.ndarray:
         """In place on ``w`` (n, L) float32; marks events with unusable energy in ``bad``."""
@@ -241,6 +265,24 @@ class Preprocessor:
             w /= np.where(bad, 1.0, e).astype(np.float32)[:, None]
         return w
 
+    def _downsample(self, w: np.ndarray) -> np.ndarray:
+        """Mean of non-overlapping blocks of ``downsample`` samples (a short tail is dropped)."""
+        f = self.downsample
+        if f == 1:
+            return w
+        n, wlen = w.shape
+        m = (wlen // f) * f
+        return w[:, :m].reshape(n, m // f, f).mean(axis=2, dtype=np.float32)
+
+    def _channels(self, w: np.ndarray) -> np.ndarray:
+        """(n, L) -> (n, C, L): the waveform, plus its first difference when ``current``."""
+        if not self.current:
+            return w[:, None, :]
+        cur = np.empty_like(w)
+        cur[:, 0] = 0.0
+        np.subtract(w[:, 1:], w[:, :-1], out=cur[:, 1:])
+        return np.stack([w, cur], axis=1)
+
 
 def _gather(x: np.ndarray, start: np.ndarray, wlen: int, mode: str) -> np.ndarray:
     """Per-event windows ``x[i, start[i]:start[i]+wlen]`` as one fancy-indexing copy."""
@@ -249,65 +291,3 @@ def _gather(x: np.ndarray, start: np.ndarray, wlen: int, mode: str) -> np.ndarra
         return x[:, s : s + wlen]
     view = np.lib.stride_tricks.sliding_window_view(x, wlen, axis=1)
     return view[np.arange(len(start)), start]
-
-
-class StandardScaler:
-    """Per-channel, per-sample mean and std (the lecture's sklearn StandardScaler on (n, L)).
-
-    Fitted by streaming over the training split's rows in blocks (float64 accumulators), so
-    it never needs the split in memory and never sees validation or test events. Applied to
-    batches as torch ops.
-    """
-
-    def __init__(self, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
-        self.std = None if std is None else np.asarray(std, dtype=np.float32)
-        self._tmean: torch.Tensor | None = None
-        self._tstd: torch.Tensor | None = None
-
-    @property
-    def fitted(self) -> bool:
-        return self.mean is not None
-
-    def fit(self, waveform: np.ndarray, rows: np.ndarray, block: int = 8192) -> StandardScaler:
-        """Fit on ``waveform[rows]`` (rows sorted for memory-map locality)."""
-        rows = np.sort(np.asarray(rows))
-        if len(rows) == 0:
-            raise DataError("cannot fit the standard scaler on an empty training split")
-        s = np.zeros(waveform.shape[1:], dtype=np.float64)
-        s2 = np.zeros_like(s)
-        for i in range(0, len(rows), block):
-            x = np.asarray(waveform[rows[i : i + block]], dtype=np.float64)
-            s += x.sum(axis=0)
-            s2 += np.square(x).sum(axis=0)
-        n = len(rows)
-        mean = s / n
-        var = np.maximum(s2 / n - mean**2, 0.0)
-        std = np.sqrt(var)
-        std[std == 0] = 1.0  # as sklearn: constant features are left unscaled
-        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
-        self._tmean = self._tstd = None
-        return self
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mean is None:
-            return x
-        if self._tmean is None:
-            self._tmean = torch.from_numpy(self.mean)
-            self._tstd = torch.from_numpy(self.std)
-        return (x - self._tmean) / self._tstd
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        if self.mean is None:
-            return {}
-        return {
-            "mean": torch.from_numpy(self.mean.copy()),
-            "std": torch.from_numpy(self.std.copy()),
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if not state:
-            return
-        self.mean = np.asarray(torch.as_tensor(state["mean"]).numpy(), dtype=np.float32)
-        self.std = np.asarray(torch.as_tensor(state["std"]).numpy(), dtype=np.float32)
-        self._tmean = self._tstd = None

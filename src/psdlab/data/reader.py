@@ -114,64 +114,83 @@ def inspect_file(path: Path, schema: DataSchema) -> FileInfo:
     """
     path = Path(path)
     with _open(path) as f:
-        wname = schema.waveform
-        if wname not in f:
-            raise file_error(path, wname, f"waveform dataset missing; file has {sorted(f.keys())}")
-        ds = f[wname]
-        if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
-            shape = getattr(ds, "shape", "a group")
-            raise file_error(
-                path, wname, f"expected a 2-D (events, samples) dataset, found {shape}"
-            )
-        n, length = ds.shape
-        if ds.dtype.kind not in "fiu":
-            raise file_error(path, wname, f"expected a real numeric dtype, found {ds.dtype}")
-        if schema.trace_length and length != schema.trace_length:
-            raise file_error(
-                path, wname, f"expected trace length {schema.trace_length} samples, found {length}"
-            )
-        if n == 0:
-            raise file_error(path, wname, "file holds no events")
-        info = FileInfo(path=path, n_events=n, trace_length=length, waveform_dtype=str(ds.dtype))
-        offset = None
-        if ds.chunks is None and ds.compression is None:
-            try:
-                offset = ds.id.get_offset()
-            except Exception:
-                offset = None
-        if offset is not None:
-            need = offset + n * length * ds.dtype.itemsize
-            if need > path.stat().st_size:
-                raise file_error(
-                    path,
-                    wname,
-                    f"file is truncated: data ends at byte {need}, file has {path.stat().st_size}",
-                )
-            if ds.dtype.byteorder not in "=|<>":
-                offset = None
-        info.contiguous_offset = offset
-        for logical, name in schema.labels.items():
-            if name in f:
-                _check_vector(path, f, name, n, "biu", f"label '{logical}', bool or 0/1")
-                info.labels.append(logical)
-        if schema.energy in f:
-            _check_vector(path, f, schema.energy, n, "fiu", "energy in keV")
-            info.has_energy = True
-        if schema.tp0 in f:
-            _check_vector(path, f, schema.tp0, n, "fiu", "rising-edge sample index")
-            info.has_tp0 = True
-        for logical, name in schema.metadata.items():
-            if name in f:
-                _check_vector(path, f, name, n, "iu", f"integer '{logical}'")
-                info.metadata.append(logical)
-        if "id" not in info.metadata:
-            raise file_error(path, schema.metadata.get("id", "id"), "event id dataset missing")
-        grp = f.get(schema.truth_group)
-        if isinstance(grp, h5py.Group):
-            for name, d in grp.items():
-                if isinstance(d, h5py.Dataset) and d.shape == (n,):
-                    info.truth.append(name)
+        info = _inspect_waveform(path, f, schema)
+        _inspect_vectors(path, f, schema, info)
     return info
+
+
+def _inspect_waveform(path: Path, f: h5py.File, schema: DataSchema) -> FileInfo:
+    """Check the (events, samples) waveform dataset and find where its bytes lie."""
+    wname = schema.waveform
+    if wname not in f:
+        raise file_error(path, wname, f"waveform dataset missing; file has {sorted(f.keys())}")
+    ds = f[wname]
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
+        shape = getattr(ds, "shape", "a group")
+        raise file_error(path, wname, f"expected a 2-D (events, samples) dataset, found {shape}")
+    n, length = ds.shape
+    if ds.dtype.kind not in "fiu":
+        raise file_error(path, wname, f"expected a real numeric dtype, found {ds.dtype}")
+    if schema.trace_length and length != schema.trace_length:
+        raise file_error(
+            path, wname, f"expected trace length {schema.trace_length} samples, found {length}"
+        )
+    if n == 0:
+        raise file_error(path, wname, "file holds no events")
+    info = FileInfo(path=path, n_events=n, trace_length=length, waveform_dtype=str(ds.dtype))
+    info.contiguous_offset = _contiguous_offset(path, ds, wname)
+    return info
+
+
+def _contiguous_offset(path: Path, ds: h5py.Dataset, name: str) -> int | None:
+    """Byte offset of an uncompressed, contiguous dataset (memory-mappable), else None.
+
+    Checking that the data ends inside the file catches a truncated copy here, before the
+    memory map would fail half-way through a cache build.
+    """
+    if ds.chunks is not None or ds.compression is not None:
+        return None
+    try:
+        offset = ds.id.get_offset()
+    except Exception:
+        return None
+    if offset is None:
+        return None
+    n, length = ds.shape
+    need = offset + n * length * ds.dtype.itemsize
+    if need > path.stat().st_size:
+        raise file_error(
+            path,
+            name,
+            f"file is truncated: data ends at byte {need}, file has {path.stat().st_size}",
+        )
+    return offset if ds.dtype.byteorder in "=|<>" else None
+
+
+def _inspect_vectors(path: Path, f: h5py.File, schema: DataSchema, info: FileInfo) -> None:
+    """Check the per-event vectors the schema names and record which ones ``f`` holds."""
+    n = info.n_events
+    for logical, name in schema.labels.items():
+        if name in f:
+            _check_vector(path, f, name, n, "biu", f"label '{logical}', bool or 0/1")
+            info.labels.append(logical)
+    if schema.energy in f:
+        _check_vector(path, f, schema.energy, n, "fiu", "energy in keV")
+        info.has_energy = True
+    if schema.tp0 in f:
+        _check_vector(path, f, schema.tp0, n, "fiu", "rising-edge sample index")
+        info.has_tp0 = True
+    for logical, name in schema.metadata.items():
+        if name in f:
+            _check_vector(path, f, name, n, "iu", f"integer '{logical}'")
+            info.metadata.append(logical)
+    if "id" not in info.metadata:
+        raise file_error(path, schema.metadata.get("id", "id"), "event id dataset missing")
+    grp = f.get(schema.truth_group)
+    if isinstance(grp, h5py.Group):
+        for name, d in grp.items():
+            if isinstance(d, h5py.Dataset) and d.shape == (n,):
+                info.truth.append(name)
 
 
 def read_vector(path: Path, name: str, dtype: np.dtype | type | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from psdlab.dsp import dep_cut_threshold
 
@@ -119,10 +120,37 @@ def dep_threshold(energy: np.ndarray, score: np.ndarray, keep: float = 0.90) -> 
         return float("nan")
 
 
+def _roc_curve(
+    score: np.ndarray, label: np.ndarray, weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) with one point per distinct score, highest score first, from (0, 0).
+
+    Written here because torchmetrics' ROC takes no sample weights (the energy-matched AUC
+    needs them) and scikit-learn is only a test dependency. It follows scikit-learn's
+    ``roc_curve`` step for step (stable descending sort, zero weights dropped, float64
+    cumulative sums, points collinear with their neighbours dropped) so that the numbers are
+    those scikit-learn gives (tests/test_metrics.py compares). Both classes must be present.
+    """
+    s = np.asarray(score, dtype=float)
+    y = np.asarray(label).astype(bool)
+    w = np.ones(s.shape) if weight is None else np.asarray(weight, dtype=float)
+    if weight is not None:
+        nonzero = w != 0
+        s, y, w = s[nonzero], y[nonzero], w[nonzero]
+    order = np.argsort(-s, kind="stable")  # descending; ties keep their order
+    s, y, w = s[order], y[order], w[order]
+    last_of_value = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    tps = np.cumsum(np.where(y, w, 0.0))[last_of_value]
+    fps = np.cumsum(np.where(y, 0.0, w))[last_of_value]
+    if fps.size > 2:  # a point on the line between its neighbours changes neither curve nor area
+        corner = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[corner], tps[corner]
+    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
+    return fps / fps[-1], tps / tps[-1]
+
+
 def roc_auc(score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None) -> float:
     """ROC AUC with higher score = positive (signal-like); NaN if a class is missing."""
-    from sklearn.metrics import roc_auc_score
-
     s = np.asarray(score, dtype=float)
     y = np.asarray(label).astype(bool)
     ok = np.isfinite(s)
@@ -133,7 +161,8 @@ def roc_auc(score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = No
         s, y, w = s[keep], y[keep], w[keep]
     if y.all() or not y.any():
         return float("nan")
-    return float(roc_auc_score(y, s, sample_weight=w))
+    fpr, tpr = _roc_curve(s, y, w)
+    return float(trapezoid(tpr, fpr))
 
 
 def energy_matched_weights(
@@ -174,15 +203,12 @@ def roc_points(
     score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rate, true-positive rate) of the ROC curve; empty if undefined."""
-    from sklearn.metrics import roc_curve
-
     s = np.asarray(score, dtype=float)
     y = np.asarray(label).astype(bool)
     ok = np.isfinite(s)
     if y[ok].all() or not y[ok].any():
         return np.empty(0), np.empty(0)
-    fpr, tpr, _ = roc_curve(y[ok], s[ok], sample_weight=None if weight is None else weight[ok])
-    return fpr, tpr
+    return _roc_curve(s[ok], y[ok], None if weight is None else np.asarray(weight)[ok])
 
 
 def efficiency(passed: np.ndarray, mask: np.ndarray) -> Survival:

@@ -20,6 +20,65 @@ import torch
 from torch import nn
 
 from psdlab.models.common import init_weights, make_activation
+from psdlab.utils.errors import ConfigError
+
+
+def _conv_blocks(
+    in_channels: int,
+    length: int,
+    depth: int,
+    width: int,
+    grow: float,
+    max_width: int,
+    kernel_size: int,
+    stem_stride: int,
+    pool: str,
+    pool_size: int,
+    batch_norm: bool,
+    activation: str,
+) -> tuple[nn.Sequential, int]:
+    """The conv blocks (see :class:`CNN`) and their output channel count."""
+    blocks: list[nn.Module] = []
+    c_in = in_channels
+    for i in range(depth):
+        c_out = int(min(round(width * grow**i), max_width))
+        stride = stem_stride if i == 0 else 1
+        conv = nn.Conv2d(
+            c_in,
+            c_out,
+            (1, kernel_size),
+            stride=(1, stride),
+            padding=(0, kernel_size // 2),
+            bias=not batch_norm,
+        )
+        blocks.append(conv)
+        length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
+        if batch_norm:
+            blocks.append(nn.BatchNorm2d(c_out))
+        blocks.append(make_activation(activation))
+        if pool != "none" and length >= 2 * pool_size:
+            pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
+            blocks.append(pool_cls((1, pool_size)))
+            length //= pool_size
+        c_in = c_out
+    return nn.Sequential(*blocks), c_in
+
+
+def _head(
+    n_pool: int, head_width: int | None, dropout: float, activation: str
+) -> tuple[nn.Sequential, int]:
+    """Dropout [+ Linear-activation-dropout] on the pooled features; returns (head, out size).
+
+    Dropout acts on the pooled features and the head only: dropout on the long early feature
+    maps costs ~40% of the CPU training throughput.
+    """
+    head: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
+    if not head_width:
+        return nn.Sequential(*head), n_pool
+    head += [nn.Linear(n_pool, head_width), make_activation(activation)]
+    if dropout > 0:
+        head.append(nn.Dropout(dropout))
+    return nn.Sequential(*head), head_width
 
 
 class CNN(nn.Module):
@@ -68,48 +127,26 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if global_pool not in ("avg", "max", "avgmax"):
-            raise ValueError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
+            raise ConfigError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
         if pool not in ("max", "avg", "none"):
-            raise ValueError(f"pool must be max, avg or none, got '{pool}'")
-        blocks: list[nn.Module] = []
-        c_in, length = in_channels, input_length
-        for i in range(depth):
-            c_out = int(min(round(width * grow**i), max_width))
-            stride = stem_stride if i == 0 else 1
-            blocks.append(
-                nn.Conv2d(
-                    c_in,
-                    c_out,
-                    (1, kernel_size),
-                    stride=(1, stride),
-                    padding=(0, kernel_size // 2),
-                    bias=not batch_norm,
-                )
-            )
-            length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
-            if batch_norm:
-                blocks.append(nn.BatchNorm2d(c_out))
-            blocks.append(make_activation(activation))
-            if pool != "none" and length >= 2 * pool_size:
-                pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
-                blocks.append(pool_cls((1, pool_size)))
-                length //= pool_size
-            c_in = c_out
-        self.features = nn.Sequential(*blocks)
+            raise ConfigError(f"pool must be max, avg or none, got '{pool}'")
+        self.features, c_in = _conv_blocks(
+            in_channels,
+            input_length,
+            depth,
+            width,
+            grow,
+            max_width,
+            kernel_size,
+            stem_stride,
+            pool,
+            pool_size,
+            batch_norm,
+            activation,
+        )
         self.global_pool = global_pool
         n_pool = c_in * (2 if global_pool == "avgmax" else 1)
-        # dropout acts on the pooled features and the head only: dropout on the long
-        # early feature maps costs ~40% of the CPU training throughput
-        head: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
-        if head_width:
-            head += [nn.Linear(n_pool, head_width), make_activation(activation)]
-            if dropout > 0:
-                head.append(nn.Dropout(dropout))
-            self.head = nn.Sequential(*head)
-            self.out_features = head_width
-        else:
-            self.head = nn.Sequential(*head)
-            self.out_features = n_pool
+        self.head, self.out_features = _head(n_pool, head_width, dropout, activation)
         init_weights(self, init, activation)
         # weights too: a channels-last input meeting contiguous weights runs the slow path
         self.features.to(memory_format=torch.channels_last)

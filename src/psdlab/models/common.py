@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from psdlab.utils.errors import ConfigError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -23,7 +25,7 @@ def make_activation(name: str) -> nn.Module:
     try:
         return ACTIVATIONS[name.lower()]()
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown activation '{name}'; choose one of {sorted(ACTIVATIONS)}"
         ) from None
 
@@ -39,7 +41,7 @@ def init_weights(module: nn.Module, scheme: str, activation: str = "relu") -> No
     if scheme == "default":
         return
     if scheme not in ("he", "kaiming", "xavier", "glorot"):
-        raise ValueError(f"unknown init '{scheme}'; choose he, xavier or default")
+        raise ConfigError(f"unknown init '{scheme}'; choose he, xavier or default")
     nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import make_activation
+from psdlab.utils.errors import ConfigError
 
 
 class GRU(nn.Module):
@@ -59,12 +60,12 @@ class GRU(nn.Module):
             self.frontend = nn.AvgPool1d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
             n_in = in_channels
         else:
-            raise ValueError(f"frontend must be conv or avgpool, got '{frontend}'")
+            raise ConfigError(f"frontend must be conv or avgpool, got '{frontend}'")
         rnn_cls = {"gru": nn.GRU, "lstm": nn.LSTM}.get(cell.lower())
         if rnn_cls is None:
-            raise ValueError(f"cell must be gru or lstm, got '{cell}'")
+            raise ConfigError(f"cell must be gru or lstm, got '{cell}'")
         if pooling not in ("last", "mean"):
-            raise ValueError(f"pooling must be last or mean, got '{pooling}'")
+            raise ConfigError(f"pooling must be last or mean, got '{pooling}'")
         self.cell = cell.lower()
         self.pooling = pooling
         self.rnn = rnn_cls(

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import init_weights, make_activation
+from psdlab.utils.errors import ConfigError
 
 
 def mlp_hidden_sizes(depth: int, width: int, last_width: int | None) -> list[int]:
@@ -23,7 +24,7 @@ def mlp_hidden_sizes(depth: int, width: int, last_width: int | None) -> list[int
     the halving). depth=3, width=512, last_width=32 gives the lecture's 512, 256, 32.
     """
     if depth < 1:
-        raise ValueError(f"MLP depth must be >= 1, got {depth}")
+        raise ConfigError(f"MLP depth must be >= 1, got {depth}")
     floor = last_width or 1
     sizes = [max(width // 2**i, floor) for i in range(depth - 1)]
     sizes.append(last_width if last_width is not None else max(width // 2 ** (depth - 1), 1))

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psdlab.utils.errors import ConfigError
+
 
 def sinusoidal_encoding(n_positions: int, dim: int) -> torch.Tensor:
     """The fixed sine/cosine position table of "Attention is all you need", (n, dim)."""
@@ -54,9 +56,9 @@ class Transformer(nn.Module):
     ) -> None:
         super().__init__()
         if width % heads:
-            raise ValueError(f"width ({width}) must be divisible by heads ({heads})")
+            raise ConfigError(f"width ({width}) must be divisible by heads ({heads})")
         if pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be cls or mean, got '{pooling}'")
+            raise ConfigError(f"pooling must be cls or mean, got '{pooling}'")
         self.patch_size = patch_size
         self.input_length = input_length
         self.n_patches = math.ceil(input_length / patch_size)
@@ -71,7 +73,7 @@ class Transformer(nn.Module):
         elif pos_encoding == "sinusoidal":
             self.register_buffer("pos", sinusoidal_encoding(n_pos, width).unsqueeze(0))
         else:
-            raise ValueError(f"pos_encoding must be learned or sinusoidal, got '{pos_encoding}'")
+            raise ConfigError(f"pos_encoding must be learned or sinusoidal, got '{pos_encoding}'")
         layer = nn.TransformerEncoderLayer(
             d_model=width,
             nhead=heads,

@@ -13,12 +13,12 @@ the A/E, DCR and LQ bands are fitted in energy slices on the evaluated events th
 Where the evaluated events are too few for that (tiny test sets), the constants of the file's
 own calibration (simulated files carry it as an attribute) are used, and failing that a
 fit of the trap energy against ``energy_label``; every such fallback is recorded in ``notes``.
+The pole-zero decay constant is resolved per file and detector by
+:mod:`psdlab.report.constants` (configured, the file's own, or estimated from the tails).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,13 +27,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from psdlab.data.reader import inspect_file, iter_waveform_chunks, read_vector
+from psdlab.data.reader import FileInfo, inspect_file, iter_waveform_chunks, read_vector
 from psdlab.data.schema import DataSchema
 from psdlab.dsp import BandCorrection, DSPConfig, EnergyCalibration, compute_parameters
+from psdlab.report.constants import (
+    TauSetting,
+    UsedConstants,
+    decay_constants,
+    file_constants,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TAU_US = 72.0  # typical MJD preamplifier decay constant (mjd-facts.md)
 MIN_BAND_EVENTS = 2000  # events in 100-2700 keV needed to fit a band on the evaluated data
 CALIBRATION_TOLERANCE_KEV = 3.0  # median |E - energy_label| accepted for a line calibration
 
@@ -56,6 +61,8 @@ class ClassicalResult:
     drift_time_ns: np.ndarray
     raw: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
+    # file name -> detector -> {"tau_us", "source"}: the pole-zero constants used
+    decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
 
     def score(self, target: str) -> np.ndarray:
         """The classical parameter for ``target``, signed so that higher = more signal-like."""
@@ -78,82 +85,96 @@ CLASSICAL_NAMES = {
 }
 
 
-def _file_constants(path: Path, schema: DataSchema) -> tuple[dict | None, float]:
-    """The file's stored calibration (simulated files) and its sampling period in ns."""
-    cal, dt = None, 10.0
-    with h5py.File(path, "r") as f:
-        if "calibration" in f.attrs:
-            try:
-                cal = json.loads(f.attrs["calibration"])
-            except (TypeError, ValueError):
-                cal = None
-        if "simulator_config" in f.attrs:
-            with contextlib.suppress(TypeError, ValueError):
-                dt = float(json.loads(f.attrs["simulator_config"]).get("sampling_period_ns", dt))
-    return cal, dt
-
-
 def _truth_vector(path: Path, schema: DataSchema, name: str) -> np.ndarray | None:
     with h5py.File(path, "r") as f:
         key = f"{schema.truth_group}/{name}"
         return f[key][()] if key in f else None
 
 
-def _read_parameters(
-    files: Sequence[Path], schema: DataSchema, wanted: np.ndarray, chunk_events: int
-) -> tuple[dict[str, np.ndarray], dict | None, list[str]]:
-    """Parameters of the ``wanted`` ids in ``files``, chunk by chunk, plus id/detector/gain."""
-    parts: list[dict[str, np.ndarray]] = []
+def _dsp_config(
+    path: Path, schema: DataSchema, info: FileInfo, cal: dict | None
+) -> DSPConfig | None:
+    """The stored calibration's filters (simulated files: the labels' chain), else the trace's."""
+    if cal is not None and "dsp" in cal:
+        return DSPConfig(**cal["dsp"])
+    tp0 = read_vector(path, schema.tp0, np.float64) if info.has_tp0 else None
+    hint = float(np.median(tp0)) if tp0 is not None and tp0.size else None
+    return DSPConfig.for_trace(info.trace_length, hint) if hint else None
+
+
+@dataclass
+class _Read:
+    """What :func:`_read_parameters` gathers over the files."""
+
+    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     stored_cal: dict | None = None
-    notes: list[str] = []
-    for path in files:
-        path = Path(path)
-        info = inspect_file(path, schema)
-        ids = read_vector(path, schema.metadata["id"], np.int64)
-        take = np.isin(ids, wanted)
-        if not take.any():
+    notes: list[str] = field(default_factory=list)
+    decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
+
+
+def _read_file(
+    path: Path,
+    schema: DataSchema,
+    wanted: np.ndarray,
+    chunk_events: int,
+    tau_us: TauSetting,
+    out: _Read,
+) -> None:
+    """Parameters of the ``wanted`` ids of one file, chunk by chunk, into ``out``."""
+    info = inspect_file(path, schema)
+    ids = read_vector(path, schema.metadata["id"], np.int64)
+    take = np.isin(ids, wanted)
+    if not take.any():
+        return
+    cal, dt, notes = file_constants(path, schema)
+    out.notes.extend(notes)
+    out.stored_cal = out.stored_cal or cal
+    det_name = schema.metadata.get("detector")
+    detector = (
+        read_vector(path, det_name, np.int64)
+        if det_name and "detector" in info.metadata
+        else np.zeros(info.n_events, np.int64)
+    )
+    tau, used, notes = decay_constants(path, schema, detector, dt, tau_us)
+    out.notes.extend(notes)
+    out.decay_constants[path.name] = used
+    gain = _truth_vector(path, schema, "gain_kev_per_adc")
+    dsp_cfg = _dsp_config(path, schema, info, cal)
+    for start, stop, block in iter_waveform_chunks(info, schema, chunk_events):
+        sel = take[start:stop]
+        if not sel.any():
             continue
-        cal, dt = _file_constants(path, schema)
-        stored_cal = stored_cal or cal
-        tau = _truth_vector(path, schema, "tau_us")
-        if tau is None:
-            tau = np.full(info.n_events, DEFAULT_TAU_US)
-            notes.append(f"{path.name}: no per-channel decay constants, tau = {DEFAULT_TAU_US} us")
-        gain = _truth_vector(path, schema, "gain_kev_per_adc")
-        det_name = schema.metadata.get("detector")
-        detector = (
-            read_vector(path, det_name, np.int64)
-            if det_name and "detector" in info.metadata
-            else np.zeros(info.n_events, np.int64)
+        p = compute_parameters(
+            np.asarray(block[sel], dtype=np.float64),
+            dt,
+            np.asarray(tau[start:stop][sel], dtype=np.float64),
+            dsp_cfg,
+            chunk_size=chunk_events,
         )
-        if cal is not None and "dsp" in cal:
-            dsp_cfg = DSPConfig(**cal["dsp"])
-        else:
-            tp0 = read_vector(path, schema.tp0, np.float64) if info.has_tp0 else None
-            hint = float(np.median(tp0)) if tp0 is not None and tp0.size else None
-            dsp_cfg = DSPConfig.for_trace(info.trace_length, hint) if hint else None
-        for start, stop, block in iter_waveform_chunks(info, schema, chunk_events):
-            sel = take[start:stop]
-            if not sel.any():
-                continue
-            p = compute_parameters(
-                np.asarray(block[sel], dtype=np.float64),
-                dt,
-                np.asarray(tau[start:stop][sel], dtype=np.float64),
-                dsp_cfg,
-                chunk_size=chunk_events,
-            )
-            p["id"] = ids[start:stop][sel]
-            p["detector"] = detector[start:stop][sel]
-            p["gain"] = (
-                np.asarray(gain[start:stop][sel], dtype=float)
-                if gain is not None
-                else np.full(int(sel.sum()), np.nan)
-            )
-            parts.append(p)
-    if not parts:
-        return {}, stored_cal, notes
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, stored_cal, notes
+        p["id"] = ids[start:stop][sel]
+        p["detector"] = detector[start:stop][sel]
+        p["gain"] = (
+            np.asarray(gain[start:stop][sel], dtype=float)
+            if gain is not None
+            else np.full(int(sel.sum()), np.nan)
+        )
+        out.parts.append(p)
+
+
+def _read_parameters(
+    files: Sequence[Path],
+    schema: DataSchema,
+    wanted: np.ndarray,
+    chunk_events: int,
+    tau_us: TauSetting,
+) -> tuple[dict[str, np.ndarray], _Read]:
+    """Parameters of the ``wanted`` ids in ``files`` (plus id, detector, gain) and the rest."""
+    read = _Read()
+    for path in files:
+        _read_file(Path(path), schema, wanted, chunk_events, tau_us, read)
+    if not read.parts:
+        return {}, read
+    return {k: np.concatenate([p[k] for p in read.parts]) for k in read.parts[0]}, read
 
 
 def _calibration_ok(energy: np.ndarray, ref: np.ndarray | None) -> bool:
@@ -242,6 +263,9 @@ def _band(
         mad = float(np.median(np.abs(v - med)) * 1.4826) or 1.0
         band = BandCorrection(c0=med, c1=0.0, w0=mad, w1=0.0)
         notes.append(f"{what} band: too few events to fit, median/MAD normalisation used")
+        # a flat band needs no energy: events whose energy could not be calibrated (a small
+        # unlabelled file) keep a classifier instead of NaN
+        return band.classifier(np.ones(value.shape), value)
     return band.classifier(energy, value)
 
 
@@ -251,21 +275,26 @@ def classical_parameters(
     ids: np.ndarray,
     ref_energy: np.ndarray | None = None,
     chunk_events: int = 2000,
+    tau_us: TauSetting = None,
 ) -> ClassicalResult:
     """Classical parameters of the events ``ids`` in ``files``, in the order of ``ids``.
 
     ``ref_energy`` (the events' ``energy_label``, same order as ``ids``) only validates the
     line calibration and serves as its last fallback; it never enters a PSD parameter.
+    ``tau_us`` is the pole-zero decay constant: None = each file's own per-channel constants
+    where it has them, else estimated per detector from its pulses' tails; a number = every
+    detector; ``{detector: tau_us}`` = those detectors (the others as for None). The
+    constants used are in the result's ``decay_constants`` and ``notes``
+    (:mod:`psdlab.report.constants`).
     """
     ids = np.asarray(ids, dtype=np.int64)
-    notes: list[str] = []
-    p, stored, read_notes = _read_parameters([Path(f) for f in files], schema, ids, chunk_events)
-    notes.extend(read_notes)
+    p, read = _read_parameters([Path(f) for f in files], schema, ids, chunk_events, tau_us)
+    notes, stored = read.notes, read.stored_cal
     n = ids.size
     nan = np.full(n, np.nan)
     if not p:
         notes.append("no evaluated event found in the raw files: classical analysis skipped")
-        return ClassicalResult(ids, nan, nan, nan, nan, nan, {}, notes)
+        return ClassicalResult(ids, nan, nan, nan, nan, nan, {}, notes, read.decay_constants)
     order = np.argsort(p["id"], kind="stable")
     sorted_ids = p["id"][order]
     pos = np.clip(np.searchsorted(sorted_ids, ids), 0, max(sorted_ids.size - 1, 0))
@@ -291,4 +320,6 @@ def classical_parameters(
     aoe = _band(energy, raw["aoe"], "upper", (stored or {}).get("aoe_band"), "A/E", notes)
     dcr = _band(energy, raw["dcr"], "lower", (stored or {}).get("dcr_band"), "DCR", notes)
     lq = _band(energy, raw["lq"], "lower", (stored or {}).get("lq_band"), "LQ", notes)
-    return ClassicalResult(ids, energy, aoe, dcr, lq, raw["drift_time_ns"], raw, notes)
+    return ClassicalResult(
+        ids, energy, aoe, dcr, lq, raw["drift_time_ns"], raw, notes, read.decay_constants
+    )

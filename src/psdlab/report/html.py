@@ -16,7 +16,7 @@ body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
 table{border-collapse:collapse;margin:0.6em 0}
 td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}
 th{background:#eee}td:first-child,th:first-child{text-align:left}
-.note{color:#8a4b00}img{max-width:100%}
+.note{color:#8a4b00}.low{color:#8a4b00;font-style:italic}img{max-width:100%}
 """
 PEAK_ORDER = ("DEP", "Bi212", "SEP", "FEP", "Qbb")
 
@@ -29,13 +29,29 @@ def _num(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def _low(d: Mapping[str, Any]) -> str:
+    """The low-statistics mark: the net count behind a number and its Poisson error."""
+    if "n_net_error" in d:
+        n = f"{_num(d.get('n_net'), 0)} &plusmn; {_num(d['n_net_error'], 0)} net events"
+    else:
+        n = f"{d.get('n_events', 0)} events"
+    return f" <span class='low'>(low statistics: {n})</span>"
+
+
 def _pm(d: Mapping[str, Any] | None, key: str = "fraction", err: str = "error") -> str:
     if not d:
         return "NaN"
     v, e = d.get(key), d.get(err)
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "NaN"
-    return f"{v:.3f} &plusmn; {_num(e)}"
+    return f"{v:.3f} &plusmn; {_num(e)}" + (_low(d) if d.get("low_statistics") else "")
+
+
+def _survival_cell(s: Mapping[str, Any] | None) -> str:
+    """A survival fraction with the net count behind it (in the mark when low statistics)."""
+    if s and s.get("low_statistics"):
+        return _pm(s)
+    return f"{_pm(s)} (n={_num((s or {}).get('n_net'), 1)})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -56,10 +72,10 @@ def headline_rows(numbers: Mapping[str, Any]) -> list[list[str]]:
                 [
                     html.escape(t),
                     html.escape(name),
-                    _num(sec.get("auc", {}).get(who)),
-                    _num(sec.get("auc_energy_matched", {}).get(who)),
+                    _num(sec["auc"].get(who)) if "auc" in sec else "-",
+                    _num(sec["auc_energy_matched"].get(who)) if "auc" in sec else "-",
                     _num(truth.get("auc", {}).get(who)) if truth else "-",
-                    *(_pm(surv.get(p)) for p in PEAK_ORDER),
+                    *(_pm(surv.get(p)) if surv else "no cut" for p in PEAK_ORDER),
                 ]
             )
     return rows
@@ -87,15 +103,16 @@ def _psd_details(t: str, sec: Mapping[str, Any], images: Mapping[str, str]) -> s
     for who in ("network", "classical"):
         cut = sec["cut"][who]
         surv = cut.get("survival", {})
+        if not surv:
+            note = html.escape(cut.get("note") or "")
+            parts.append(f"<p class='note'>{who}: no 90 %-DEP cut set: {note}</p>")
+            continue
         rows.append(
-            [who, _num(cut.get("threshold"), 4)]
-            + [
-                f"{_pm(surv.get(p))} (n={_num(surv.get(p, {}).get('n_net'), 1)})"
-                for p in PEAK_ORDER
-            ]
+            [who, _num(cut.get("threshold"), 4)] + [_survival_cell(surv.get(p)) for p in PEAK_ORDER]
         )
-    parts.append("<p>Survival fractions at the cut keeping 90 % of DEP events:</p>")
-    parts.append(_table(["cut", "threshold", *HEADLINE_HEADER[5:]], rows))
+    if rows:
+        parts.append("<p>Survival fractions at the cut keeping 90 % of DEP events:</p>")
+        parts.append(_table(["cut", "threshold", *HEADLINE_HEADER[5:]], rows))
     truth = sec.get("truth")
     if truth:
         lo, hi = truth["cut_window_kev"]
@@ -153,12 +170,40 @@ def _energy_details(en: Mapping[str, Any], images: Mapping[str, str]) -> str:
     return "\n".join(parts)
 
 
+def _lines_table(numbers: Mapping[str, Any]) -> str:
+    """Net events at each line: what every survival fraction of the page rests on."""
+    rows = []
+    for p in PEAK_ORDER:
+        c = numbers["lines"].get(p)
+        if c is not None:
+            flag = "low statistics" if c["low_statistics"] else ""
+            net = f"{_num(c['n_net'], 0)} &plusmn; {_num(c['n_net_error'], 0)}"
+            rows.append([p, net, str(c["n_window"]), str(c["n_sideband"]), flag])
+    return (
+        f"<h2>Lines</h2><p>Events at each line of {html.escape(numbers['energy_reference'])}"
+        " (peak window minus side bands; Q<sub>bb</sub>: all events of the region); results "
+        f"from fewer than {_num(numbers['min_net_counts'], 0)} net events are marked low "
+        "statistics, and no 90 %-DEP cut is set from fewer DEP events.</p>"
+        + _table(["line", "net events", "window", "side bands", ""], rows)
+    )
+
+
+def _decay_table(constants: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """The pole-zero decay constant used per file and detector, and where it came from."""
+    rows = [
+        [html.escape(f), html.escape(d), _num(c["tau_us"], 1), html.escape(c["source"])]
+        for f, dets in constants.items()
+        for d, c in dets.items()
+    ]
+    return "<h2>Decay constants</h2>" + _table(["file", "detector", "tau [us]", "source"], rows)
+
+
 def render_html(numbers: Mapping[str, Any], images: Mapping[str, str]) -> str:
     """The report page; ``images`` maps figure names to base64 PNG data."""
     title = "psdlab physics report"
     meta = ", ".join(
         f"{k}: {html.escape(str(numbers.get(k)))}"
-        for k in ("model", "task", "n_events", "energy_reference", "has_truth")
+        for k in ("source", "model", "task", "n_events", "energy_reference", "has_truth")
         if k in numbers
     )
     parts = [
@@ -174,8 +219,12 @@ def render_html(numbers: Mapping[str, Any], images: Mapping[str, str]) -> str:
         parts.append(_table(HEADLINE_HEADER, headline_rows(numbers)))
         for t, sec in numbers["psd"].items():
             parts.append(_psd_details(t, sec, images))
+    if numbers.get("lines"):
+        parts.append(_lines_table(numbers))
     if numbers.get("energy"):
         parts.append(_energy_details(numbers["energy"], images))
+    if numbers.get("decay_constants"):
+        parts.append(_decay_table(numbers["decay_constants"]))
     if numbers.get("notes"):
         parts.append("<h2>Notes</h2><ul>")
         parts.extend(f"<li class='note'>{html.escape(n)}</li>" for n in numbers["notes"])

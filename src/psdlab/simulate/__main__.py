@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-truth", action="store_true", help="write only the release datasets")
+    p.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="write: no energy_label and no psd_label_* (like the release's MJD_NPML files)",
+    )
     p.add_argument("--trace-length", type=int, default=3800)
     p.add_argument("--tp0-mean", type=float, default=None)
     p.add_argument("--chunk-size", type=int, default=5000)
@@ -58,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="dataset: output directory")
     p.add_argument("--train", type=int, default=4, help="dataset: train files")
     p.add_argument("--test", type=int, default=2, help="dataset: test files")
+    p.add_argument("--npml", type=int, default=0, help="dataset: unlabelled (NPML-like) files")
     p.add_argument("--print-config", action="store_true")
     return p
 
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=cfg,
             truth=not args.no_truth,
             progress=True,
+            n_npml_files=args.npml,
         )
         print(json.dumps({k: [str(p) for p in v] for k, v in out.items()}))
         print(f"dataset written in {time.perf_counter() - t:.1f} s")
@@ -109,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=True,
         first_id=args.first_id,
         run_number=args.run_number,
+        labelled=not args.unlabelled,
     )
     dt = time.perf_counter() - t
     print(f"wrote {path}: {args.events} events in {dt:.1f} s ({args.events / dt:.0f} wf/s)")

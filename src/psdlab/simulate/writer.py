@@ -35,6 +35,14 @@ ROOT_DTYPES: dict[str, type] = {
     "id": np.int64,
 }
 COMPLETE_ATTR = "psdlab_complete"
+# what an unlabelled ("NPML") file of the release lacks: the energy and the four cut labels
+LABEL_DATASETS = (
+    "energy_label",
+    "psd_label_low_avse",
+    "psd_label_high_avse",
+    "psd_label_dcr",
+    "psd_label_lq",
+)
 
 
 def write_file(
@@ -47,8 +55,12 @@ def write_file(
     progress: bool = False,
     first_id: int = 0,
     run_number: int = 60000,
+    labelled: bool = True,
 ) -> Path:
     """Simulate ``n_events`` and write them to ``path`` atomically; returns the path.
+
+    ``labelled=False`` writes an unlabelled file like the release's ``MJD_NPML_*.hdf5``: no
+    ``energy_label`` and no ``psd_label_*`` (the truth group, if asked for, is still written).
 
     Without ``truth`` the file holds only the release datasets (its size then matches a real
     file of the same N to within HDF5 metadata). Without truth no attributes are written
@@ -63,14 +75,15 @@ def write_file(
     t_start = time.perf_counter()
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         dsets: dict[str, h5py.Dataset] = {}
-        for name, dt in ROOT_DTYPES.items():
+        root_dtypes = {k: v for k, v in ROOT_DTYPES.items() if labelled or k not in LABEL_DATASETS}
+        for name, dt in root_dtypes.items():
             shape = (n_events, cfg.trace_length) if name == "raw_waveform" else (n_events,)
             dsets[name] = f.create_dataset(name, shape=shape, dtype=dt)
         tgroup = f.create_group("truth") if truth else None
         for s in range(0, n_events, chunk):
             e = min(n_events, s + chunk)
             root, tr = label_range(sim, s, e, first_id=first_id, run_number=run_number)
-            for name in ROOT_DTYPES:
+            for name in root_dtypes:
                 dsets[name][s:e] = root[name]
             if tgroup is not None:
                 for name, v in tr.items():
@@ -109,20 +122,25 @@ def generate_dataset(
     progress: bool = True,
     train_pattern: str = "MJD_Train_{i}.hdf5",
     test_pattern: str = "MJD_Test_{i}.hdf5",
+    n_npml_files: int = 0,
+    npml_pattern: str = "MJD_NPML_{i}.hdf5",
 ) -> dict[str, list[Path]]:
-    """Write train and test files with disjoint event ids; existing complete files are kept.
+    """Write train, test and unlabelled (NPML-like) files with disjoint event ids; existing
+    complete files are kept.
 
-    File k (train files first, then test files) uses seed ``seed * 1000 + k`` and ids
-    ``k * events_per_file ...``, so regenerating one file reproduces it exactly.
+    File k (train files first, then test files, then unlabelled ones) uses seed
+    ``seed * 1000 + k`` and ids ``k * events_per_file ...``, so regenerating one file
+    reproduces it exactly and adding unlabelled files changes no labelled one.
     """
     cfg = config or SimulatorConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, list[Path]] = {"train": [], "test": []}
+    result: dict[str, list[Path]] = {"train": [], "test": [], "npml": []}
     k = 0
     for split, count, pattern in (
         ("train", n_train_files, train_pattern),
         ("test", n_test_files, test_pattern),
+        ("npml", n_npml_files, npml_pattern),
     ):
         for i in range(count):
             path = out / pattern.format(i=i)
@@ -136,6 +154,7 @@ def generate_dataset(
                     progress=progress,
                     first_id=k * events_per_file,
                     run_number=60000 + k,
+                    labelled=split != "npml",
                 )
             elif progress:
                 print(f"{path.name}: exists, skipped", flush=True)

@@ -1,26 +1,23 @@
-"""LightningModules of the learning tasks and their export helpers."""
+"""The task LightningModule (backbone + parts chosen in config) and model export.
 
-from psdlab.tasks.base import BaseTask, build_backbone
-from psdlab.tasks.classification import PSDClassifier
-from psdlab.tasks.export import (
-    export_onnx,
-    export_torchscript,
-    save_predictions_h5,
-    write_figures,
-)
-from psdlab.tasks.multitask import MultiTaskModule
-from psdlab.tasks.regression import EnergyRegressor
-from psdlab.utils.config import to_plain
+``Task`` is the one LightningModule; its outputs are parts (:mod:`psdlab.tasks.parts`):
+``ClassificationPart`` for any of the PSD labels, ``EnergyPart`` for the energy.
+"""
+
+from psdlab.tasks.backbone import build_backbone
+from psdlab.tasks.compat import load_task, upgrade_hparams
+from psdlab.tasks.export import export_onnx, export_torchscript
+from psdlab.tasks.module import Task
+from psdlab.tasks.parts import ClassificationPart, EnergyPart, TaskPart
 
 __all__ = [
-    "BaseTask",
-    "EnergyRegressor",
-    "MultiTaskModule",
-    "PSDClassifier",
+    "ClassificationPart",
+    "EnergyPart",
+    "Task",
+    "TaskPart",
     "build_backbone",
     "export_onnx",
     "export_torchscript",
-    "save_predictions_h5",
-    "to_plain",
-    "write_figures",
+    "load_task",
+    "upgrade_hparams",
 ]

@@ -1,5 +1,5 @@
-"""Writing a tested model's outputs: prediction tables (HDF5), figures (PNG), the network
-as a single inference graph (ONNX or TorchScript).
+"""The trained network as a single inference graph (ONNX or TorchScript) for use outside
+psdlab.
 
 Files are written to a temporary name and moved into place with ``os.replace``, so a run
 killed mid-write never leaves a truncated file that looks complete.
@@ -9,62 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from psdlab.tasks.base import BaseTask
+from psdlab.tasks.module import Task
 from psdlab.utils.io import atomic_path
-
-
-def save_predictions_h5(
-    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], attrs: Mapping | None = None
-) -> Path:
-    """Write each array as a root dataset of an HDF5 file (atomically); returns the path.
-
-    String-like ``attrs`` (e.g. target names, checkpoint path) become file attributes.
-    """
-    import h5py
-
-    path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, value in arrays.items():
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                arr = arr.astype(str).astype("S")
-            f.create_dataset(key, data=arr)
-        for key, value in (attrs or {}).items():
-            f.attrs[key] = value if not isinstance(value, (list, tuple)) else list(value)
-    return path
-
-
-def write_figures(
-    table: Mapping[str, np.ndarray],
-    out_dir: str | os.PathLike,
-    threshold: float = 0.5,
-    sig_eff: float = 0.9,
-    dpi: int = 110,
-) -> list[Path]:
-    """Write psdlab.plots.make_figures(table) as ``<out_dir>/<name>.png``; returns the paths.
-
-    ``table`` is a prediction table, e.g. ``module.test_predictions()``.
-    """
-    import matplotlib.pyplot as plt
-
-    from psdlab.plots import make_figures
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, fig in make_figures(table, threshold=threshold, sig_eff=sig_eff).items():
-        p = out / f"{name}.png"
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
-        plt.close(fig)
-        paths.append(p)
-    return paths
 
 
 @contextlib.contextmanager
@@ -79,13 +30,13 @@ def _no_mha_fastpath():
         torch.backends.mha.set_fastpath_enabled(previous)
 
 
-def _inference_model(module: BaseTask | torch.nn.Module) -> torch.nn.Module:
-    model = module.inference_model() if isinstance(module, BaseTask) else module
+def _inference_model(module: Task | torch.nn.Module) -> torch.nn.Module:
+    model = module.inference_model() if isinstance(module, Task) else module
     return model.eval().cpu()
 
 
 def export_torchscript(
-    module: BaseTask | torch.nn.Module, path: str | os.PathLike, input_shape: Sequence[int]
+    module: Task | torch.nn.Module, path: str | os.PathLike, input_shape: Sequence[int]
 ) -> Path:
     """Trace backbone+heads into a TorchScript file mapping (B, C, L) -> (B, n_outputs).
 
@@ -105,7 +56,7 @@ def export_torchscript(
 
 
 def export_onnx(
-    module: BaseTask | torch.nn.Module,
+    module: Task | torch.nn.Module,
     path: str | os.PathLike,
     input_shape: Sequence[int],
     opset: int | None = None,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from psdlab.utils.errors import ConfigError
+
 BINARY_LOSSES = ("bce", "bce_logits", "cross_entropy")
 REGRESSION_LOSSES = ("mse", "l1", "smooth_l1", "huber")
 
@@ -24,7 +26,7 @@ def head_units(loss: str, n_targets: int) -> int:
 
 def check_binary_loss(loss: str) -> None:
     if loss not in BINARY_LOSSES:
-        raise ValueError(f"unknown binary loss '{loss}'; choose one of {BINARY_LOSSES}")
+        raise ConfigError(f"unknown binary loss '{loss}'; choose one of {BINARY_LOSSES}")
 
 
 def binary_probabilities(logits: torch.Tensor, loss: str) -> torch.Tensor:
@@ -72,4 +74,4 @@ def regression_loss(
         return F.smooth_l1_loss(pred, target, beta=beta)
     if loss == "huber":
         return F.huber_loss(pred, target, delta=beta)
-    raise ValueError(f"unknown regression loss '{loss}'; choose one of {REGRESSION_LOSSES}")
+    raise ConfigError(f"unknown regression loss '{loss}'; choose one of {REGRESSION_LOSSES}")

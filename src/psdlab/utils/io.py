@@ -2,7 +2,9 @@
 
 A run killed half-way (Ctrl-C, a SLURM time limit, a full disk) must never leave a file that
 looks complete but is not: every file psdlab writes goes to a temporary name in the same
-directory first and is renamed over the target only once it is complete.
+directory first and is renamed over the target only once it is complete. The file then gets
+the mode an ordinary ``open()`` would give it (0666 less the umask), not ``mkstemp``'s private
+0600, so colleagues and jobs running as other users can read shared data and run outputs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
@@ -25,6 +34,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~current_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -6,6 +6,7 @@ code and environment that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.metadata
 import os
@@ -13,8 +14,12 @@ import platform
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from psdlab.utils.io import write_json
 
@@ -92,3 +97,25 @@ def build_run_record(seed: int | None, **extra: Any) -> dict[str, Any]:
 
 def write_run_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     return write_json(Path(run_dir) / "run_record.json", record)
+
+
+def process_wall_time() -> float:
+    """Seconds since this process started: the whole run, imports and start-up included."""
+    return time.time() - psutil.Process().create_time()
+
+
+@contextlib.contextmanager
+def recorded_run(run_dir: Path, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Write ``record`` as ``running``, then ``failed`` (with the error) if the block raises.
+
+    A sweep summary can then tell a crashed trial from one that is still running; on success
+    the caller finishes the record itself (it knows the results).
+    """
+    record["status"] = "running"
+    write_run_record(run_dir, record)
+    try:
+        yield record
+    except BaseException as err:
+        record.update(status="failed", error=f"{type(err).__name__}: {err}")
+        write_run_record(run_dir, record)
+        raise

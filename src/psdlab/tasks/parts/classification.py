@@ -18,46 +18,68 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC
 
 from psdlab.metrics.classification import BackgroundRejectionAtSignalEfficiency, binary_metrics
-from psdlab.tasks.base import STAGES, BaseTask, TaskPart, reset_metric
 from psdlab.tasks.heads import BinaryHead
 from psdlab.tasks.losses import binary_loss, binary_probabilities, check_binary_loss
+from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
+from psdlab.utils.errors import ConfigError
 
 MEAN_OVER_LABELS = ("auroc", "acc", "bkg_rej_at_90")
 
 
 def parse_pos_weight(pos_weight: Any, n_targets: int) -> list[float] | str | None:
-    """None, "auto" (resolved later from the datamodule), or a list of K floats."""
+    """None, "auto" (resolved at fit time from the data module), or a list of K floats."""
     if pos_weight is None or pos_weight == "auto":
         return pos_weight
-    if isinstance(pos_weight, (int, float)):
+    if isinstance(pos_weight, int | float):
         return [float(pos_weight)] * n_targets
     values = [float(v) for v in pos_weight]
     if len(values) != n_targets:
-        raise ValueError(f"pos_weight has {len(values)} values for {n_targets} targets")
+        raise ConfigError(f"pos_weight has {len(values)} values for {n_targets} targets")
     return values
 
 
-class ClassificationPart(TaskPart):
-    """Head, loss and metrics of K binary labels (batch key ``labels``, (B, K))."""
+def _all_cuts_metrics(rej_key: str, sig_eff: float) -> MetricCollection:
+    return MetricCollection(
+        {
+            "auroc_all_cuts": BinaryAUROC(),
+            "auroc_all_cuts_min": BinaryAUROC(),
+            f"{rej_key}_all_cuts": BackgroundRejectionAtSignalEfficiency(sig_eff),
+        },
+        compute_groups=False,
+    )
 
-    name = "psd"
+
+class ClassificationPart(TaskPart):
+    """Head, loss and metrics of K binary labels (batch key ``labels``, (B, K)).
+
+    Args:
+        in_features: backbone feature size (filled in by the task).
+        targets: logical label names, the column order of ``batch["labels"]``.
+        loss: bce | bce_logits | cross_entropy (see psdlab.tasks.losses).
+        pos_weight: None | "auto" | float | list of K floats: weight of signal (y=1) terms;
+            "auto" sets (1-p)/p from the training split's positive fraction p at fit time.
+        threshold: score cut for accuracy, precision, recall, F1, sig_eff, bkg_rej.
+        sig_eff: signal efficiency of the ``bkg_rej_at_<100*sig_eff>`` metric.
+        weight: factor of this part's loss in the total loss.
+    """
 
     def __init__(
         self,
         in_features: int,
-        targets: Sequence[str],
-        loss: str,
-        pos_weight: list[float] | str | None,
-        threshold: float,
-        sig_eff: float,
+        targets: Sequence[str] = ("low_avse",),
+        loss: str = "bce_logits",
+        pos_weight: Any = None,
+        threshold: float = 0.5,
+        sig_eff: float = 0.9,
+        weight: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(weight)
         check_binary_loss(loss)
         if not targets:
-            raise ValueError("a classification task needs at least one target label")
+            raise ConfigError("a classification part needs at least one target label")
         self.targets = list(targets)
-        self.loss_name = loss
-        self.threshold = threshold
+        pos_weight = parse_pos_weight(pos_weight, len(self.targets))
+        self.loss_name, self.threshold, self.sig_eff = loss, float(threshold), float(sig_eff)
         self.head = BinaryHead(in_features, len(self.targets), loss)
         self.auto_pos_weight = pos_weight == "auto"
         self.weighted = pos_weight is not None
@@ -74,19 +96,7 @@ class ClassificationPart(TaskPart):
         self.multi = len(self.targets) > 1
         if self.multi:
             self.all_cuts = nn.ModuleDict(
-                {
-                    s: MetricCollection(
-                        {
-                            "auroc_all_cuts": BinaryAUROC(),
-                            "auroc_all_cuts_min": BinaryAUROC(),
-                            f"{self.rej_key}_all_cuts": BackgroundRejectionAtSignalEfficiency(
-                                sig_eff
-                            ),
-                        },
-                        compute_groups=False,
-                    )
-                    for s in STAGES
-                }
+                {s: _all_cuts_metrics(self.rej_key, sig_eff) for s in STAGES}
             )
         self.test_metric_names = ("auroc", self.rej_key) + (
             ("auroc_all_cuts",) if self.multi else ()
@@ -97,6 +107,21 @@ class ClassificationPart(TaskPart):
         self.weighted = True
         self.auto_pos_weight = False
 
+    def setup_fit(self, datamodule: Any) -> None:
+        """Resolve ``pos_weight: auto`` from ``datamodule.positive_fraction(target)``."""
+        if not self.auto_pos_weight:
+            return
+        if datamodule is None or not hasattr(datamodule, "positive_fraction"):
+            raise ConfigError(
+                "pos_weight: auto needs a datamodule with positive_fraction(target); "
+                "pass a number (or list) instead"
+            )
+        weights = []
+        for t in self.targets:
+            p = float(datamodule.positive_fraction(t))
+            weights.append((1.0 - p) / p if 0.0 < p < 1.0 else 1.0)
+        self.set_pos_weight(weights)
+
     def has_targets(self, batch: Mapping[str, torch.Tensor]) -> bool:
         return "labels" in batch
 
@@ -105,7 +130,7 @@ class ClassificationPart(TaskPart):
         if y.ndim == 1:
             y = y.unsqueeze(1)
         if y.shape[1] != len(self.targets):
-            raise ValueError(
+            raise ConfigError(
                 f"batch labels have {y.shape[1]} columns, task targets are {self.targets}"
             )
         return y
@@ -137,10 +162,7 @@ class ClassificationPart(TaskPart):
                 values = collection.compute()
             reset_metric(collection)
             per_label.append(values)
-            if not self.multi:
-                out.update(values)
-            else:
-                out.update({f"{k}_{name}": v for k, v in values.items()})
+            out.update(values if not self.multi else {f"{k}_{name}": v for k, v in values.items()})
         if self.multi:
             for key in MEAN_OVER_LABELS:
                 key_ = self.rej_key if key == "bkg_rej_at_90" else key
@@ -171,82 +193,5 @@ class ClassificationPart(TaskPart):
     def output_names(self) -> list[str]:
         return [f"score_{t}" for t in self.targets]
 
-
-class ClassificationMixin:
-    """Resolves ``pos_weight: auto`` from ``trainer.datamodule.positive_fraction`` at fit."""
-
-    def setup(self, stage: str) -> None:
-        part = self.parts["psd"]  # type: ignore[attr-defined]
-        if stage != "fit" or not part.auto_pos_weight:
-            return
-        dm = getattr(self.trainer, "datamodule", None)  # type: ignore[attr-defined]
-        if dm is None or not hasattr(dm, "positive_fraction"):
-            raise ValueError(
-                "pos_weight: auto needs a datamodule with positive_fraction(target); "
-                "pass a number (or list) instead"
-            )
-        weights = []
-        for t in part.targets:
-            p = float(dm.positive_fraction(t))
-            weights.append((1.0 - p) / p if 0.0 < p < 1.0 else 1.0)
-        part.set_pos_weight(weights)
-
-
-class PSDClassifier(ClassificationMixin, BaseTask):
-    """Binary / multi-label PSD classifier (tasks avse, high_avse, dcr, lq, psd_all).
-
-    Args:
-        targets: logical label names, the column order of ``batch["labels"]``.
-        loss: bce | bce_logits | cross_entropy (see psdlab.tasks.losses).
-        pos_weight: None | "auto" | float | list of K floats: weight of signal (y=1) terms,
-            e.g. (1-p)/p for a positive fraction p.
-        threshold: score cut for accuracy, precision, recall, F1, sig_eff, bkg_rej.
-        sig_eff: signal efficiency of the ``bkg_rej_at_<100*sig_eff>`` metric.
-        Other arguments: see :class:`psdlab.tasks.base.BaseTask`.
-    """
-
-    def __init__(
-        self,
-        net: Mapping[str, Any],
-        optimizer: Mapping[str, Any] | None = None,
-        scheduler: Mapping[str, Any] | None = None,
-        targets: Sequence[str] = ("low_avse",),
-        loss: str = "bce_logits",
-        pos_weight: Any = None,
-        threshold: float = 0.5,
-        sig_eff: float = 0.9,
-        monitor: str = "val/auroc",
-        monitor_mode: str = "max",
-        compile: bool = False,
-        input_shape: Sequence[int] | None = None,
-        log_figures_every_n_epochs: int = 1,
-        max_plot_points: int = 20000,
-        n_example_waveforms: int = 8,
-    ) -> None:
-        targets = list(targets)
-        pw = parse_pos_weight(pos_weight, len(targets))
-        super().__init__(
-            net,
-            optimizer,
-            scheduler,
-            input_shape,
-            compile,
-            monitor,
-            monitor_mode,
-            log_figures_every_n_epochs,
-            max_plot_points,
-            n_example_waveforms,
-            extra_hparams={
-                "targets": targets,
-                "loss": loss,
-                "pos_weight": pw,
-                "threshold": float(threshold),
-                "sig_eff": float(sig_eff),
-            },
-        )
-        self.parts["psd"] = ClassificationPart(
-            self.net.out_features, targets, loss, pw, threshold, sig_eff
-        )
-
-    def figure_kwargs(self) -> dict[str, float]:
-        return {"threshold": self.hparams.threshold, "sig_eff": self.hparams.sig_eff}
+    def figure_kwargs(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "sig_eff": self.sig_eff}

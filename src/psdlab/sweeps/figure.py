@@ -1,32 +1,32 @@
 """Figure of a sweep: the monitored validation metric against each swept parameter.
 
-One panel per parameter, one point per finished trial, the best trial highlighted, so the
+One panel per parameter, one point per scored trial, the best trial highlighted, so the
 sensitivity to each axis (and an axis worth refining) is visible at a glance.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
-
-from psdlab.plots.common import new_figure
+from psdlab.sweeps.trials import finite_float
+from psdlab.utils.io import atomic_path
 
 if TYPE_CHECKING:
-    from psdlab.sweep_summary import SweepSummary
+    from matplotlib.figure import Figure
 
+    from psdlab.sweeps.summary import SweepSummary
 
-def _as_float(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+PLOT_FILE = "sweep_summary.png"
 
 
 def sweep_figure(summary: SweepSummary) -> Figure | None:
     """Metric vs parameter panels; None when no trial has a metric or nothing was swept."""
+    # matplotlib only when a figure is drawn: the Optuna sweeper imports this package for
+    # its storage factory, and `--no-plot` summaries need no figure
+    from psdlab.plots.common import new_figure
+
     scored = [t for t in summary.trials if t.best_val is not None]
     params = summary.params
     if not scored or not params:
@@ -37,9 +37,8 @@ def sweep_figure(summary: SweepSummary) -> Figure | None:
     flat = axes.ravel()
     for ax, param in zip(flat, params):
         raw = [t.overrides.get(param) for t in scored]
-        nums = [_as_float(v) for v in raw]
-        numeric = all(v is not None for v in nums)
-        if numeric:
+        nums = [finite_float(v) for v in raw]
+        if all(v is not None for v in nums):
             xs = nums
             positive = [x for x in xs if x > 0]
             if len(positive) == len(xs) and max(xs) / min(xs) > 50:
@@ -62,3 +61,14 @@ def sweep_figure(summary: SweepSummary) -> Figure | None:
         ax.set_visible(False)
     fig.suptitle(f"{summary.sweep_dir.name}: {len(scored)} trials ({summary.mode})")
     return fig
+
+
+def write_plot(summary: SweepSummary, path: str | Path | None = None) -> Path | None:
+    """The monitored metric against each swept parameter, as a PNG (None: nothing to plot)."""
+    fig = sweep_figure(summary)
+    if fig is None:
+        return None
+    target = Path(path) if path else summary.sweep_dir / PLOT_FILE
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    return target

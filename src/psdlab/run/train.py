@@ -1,4 +1,5 @@
-"""Training pipeline behind ``python train.py``: data, model, trainer, test, exports.
+"""Training pipeline behind ``python train.py``: data, model, trainer, fit, then the shared
+end of run (:mod:`psdlab.run.finish`).
 
 The root-level ``train.py`` only parses the Hydra config and calls :func:`train`; everything a
 test or a notebook needs is importable from here, so the same code path runs in every
@@ -12,38 +13,34 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from psdlab.utils.instantiate import (
-    build_datamodule,
-    build_task,
-    instantiate_callbacks,
-    instantiate_loggers,
-)
-from psdlab.utils.io import atomic_path, write_json
-from psdlab.utils.run_record import build_run_record, write_run_record
+from psdlab.run.build import build_datamodule, build_task, build_trainer
+from psdlab.run.finish import test_and_write
+from psdlab.run.record import build_run_record, process_wall_time, recorded_run, write_run_record
+from psdlab.utils.errors import MissingFileError
+from psdlab.utils.io import atomic_path
 from psdlab.utils.summary import print_metrics_table, scalar_metrics
 
 log = logging.getLogger(__name__)
 
 
-def _resolve_resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+def resolve_resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     """Turn ``ckpt_path=last`` into this run directory's last checkpoint."""
     if ckpt_path in (None, "", "null"):
         return None
     if ckpt_path == "last":
         last = output_dir / "checkpoints" / "last.ckpt"
         if not last.exists():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"ckpt_path=last: no checkpoint at {last}; start the resumed run in the "
                 "interrupted run's directory with hydra.run.dir=<that directory>"
             )
         return str(last)
     if not Path(ckpt_path).exists():
-        raise FileNotFoundError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
+        raise MissingFileError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
     return ckpt_path
 
 
@@ -68,81 +65,59 @@ def _best_score_from_checkpoint(path: str | None) -> float | None:
     return None
 
 
+def _best(trainer: L.Trainer, monitor: str | None) -> tuple[str | None, float | None]:
+    """Path and monitored score of the best checkpoint (the last value without one)."""
+    ckpt_cb = trainer.checkpoint_callback
+    path = ckpt_cb.best_model_path if ckpt_cb and ckpt_cb.best_model_path else None
+    score = ckpt_cb.best_model_score if ckpt_cb else None
+    score = float(score) if score is not None else _best_score_from_checkpoint(path)
+    if score is None and monitor in trainer.callback_metrics:
+        score = float(trainer.callback_metrics[monitor])
+    return path, score
+
+
 def train(cfg: DictConfig) -> float | None:
     """Run one experiment and return the value of ``cfg.optimized_metric`` for sweepers.
 
-    A run that raises still leaves its record, marked ``failed`` with the error, so a sweep
-    summary can tell a crashed trial from one that is still running.
+    A run that raises still leaves its record, marked ``failed`` with the error.
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    record = build_run_record(cfg.seed, output_dir=str(output_dir), status="running")
-    write_run_record(output_dir, record)
-    try:
+    record = build_run_record(cfg.seed, output_dir=str(output_dir))
+    with recorded_run(output_dir, record):
         return _train(cfg, output_dir, record)
-    except BaseException as err:
-        record.update(status="failed", error=f"{type(err).__name__}: {err}")
-        write_run_record(output_dir, record)
-        raise
 
 
 def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float | None:
-    started = time.time()
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     L.seed_everything(cfg.seed, workers=True)
     save_config(cfg, output_dir)
-
-    datamodule = build_datamodule(cfg.data, "fit" if cfg.get("train", True) else "test")
+    datamodule = build_datamodule(cfg.data)
     task = build_task(cfg, datamodule)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = build_trainer(cfg)
 
     if cfg.get("train", True):
-        resume = _resolve_resume_path(cfg.get("ckpt_path"), output_dir)
+        resume = resolve_resume_path(cfg.get("ckpt_path"), output_dir)
         if resume:
             log.info("Resuming from %s", resume)
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
-
-    ckpt_cb = trainer.checkpoint_callback
-    best_path = ckpt_cb.best_model_path if ckpt_cb and ckpt_cb.best_model_path else None
-    best_score = (
-        float(ckpt_cb.best_model_score)
-        if ckpt_cb and ckpt_cb.best_model_score is not None
-        else None
-    )
-    if best_score is None:
-        best_score = _best_score_from_checkpoint(best_path)
     monitor = cfg.get("optimized_metric")
-    if best_score is None and monitor in trainer.callback_metrics:
-        best_score = float(trainer.callback_metrics[monitor])
+    best_path, best_score = _best(trainer, monitor)
     val_metrics = scalar_metrics(trainer.callback_metrics, "val/")
 
     test_metrics: dict[str, float] = {}
     if cfg.get("test", True):
-        ckpt_for_test = best_path if best_path and Path(best_path).exists() else None
-        if ckpt_for_test is None:
+        ckpt = best_path if best_path and Path(best_path).exists() else None
+        if ckpt is None:
             log.warning("No best checkpoint (fast_dev_run?): testing the current weights")
-        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_for_test, weights_only=False)
-        test_metrics = scalar_metrics(trainer.callback_metrics, "test/")
-        if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", test_metrics)
-            from psdlab.utils.exports import export_test_artifacts
-
-            export_test_artifacts(cfg, task, datamodule, output_dir)
-            if cfg.get("report"):
-                from psdlab.report import build_report, log_report_to_tensorboard
-
-                report = build_report(task, datamodule, output_dir, cfg)
-                for logger in trainer.loggers:
-                    log_report_to_tensorboard(logger, report, step=trainer.current_epoch)
+        test_metrics = test_and_write(cfg, trainer, task, datamodule, output_dir, ckpt, cfg)
 
     if trainer.is_global_zero:
         record.update(
             status="done",
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            wall_time_s=round(time.time() - started, 2),
+            wall_time_s=round(process_wall_time(), 2),
             epochs=int(trainer.current_epoch),
             global_steps=int(trainer.global_step),
             best_checkpoint=best_path,

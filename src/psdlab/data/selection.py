@@ -1,0 +1,159 @@
+"""Which cached events a split may use, and where its waveforms are read from.
+
+A role's file set (train, test or predict) is one cache. Selecting from it means: report or
+reject the events the preprocessing flagged as bad, check that the labels and energy a
+labelled split needs are present (with the file and dataset in the message), keep the valid
+events inside the energy window, and decide whether the selected waveforms are copied into
+RAM or served from the memory map.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+
+from psdlab.data.cache import CachedArrays
+from psdlab.data.errors import DataError
+from psdlab.data.preprocess import WindowConfig
+from psdlab.data.schema import DataSchema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Source:
+    """Selected events of one file set; per-event arrays are compact (position-indexed)."""
+
+    cache: CachedArrays
+    waveform: np.ndarray  # backing array (in RAM: compact; memory map: full cache)
+    rows: np.ndarray  # position -> row of ``waveform``
+    cache_rows: np.ndarray  # position -> row of the cache
+    labels: np.ndarray | None  # (n, K) float32 in targets order
+    energy: np.ndarray | None
+
+    def metadata_column(self, name: str, schema: DataSchema) -> np.ndarray:
+        """Per-position values of a metadata field (``run_number``, ``detector``)."""
+        if name not in self.cache.metadata:
+            raise DataError(
+                f"split_group={name}: dataset '{schema.metadata.get(name, name)}' missing "
+                f"in {self.cache.files}"
+            )
+        return self.cache.metadata[name][self.cache_rows]
+
+    def metadata(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Id, tp0, energy, metadata, labels (logical names) and truth fields (their names
+        in the truth group) of ``positions``, in that order of events."""
+        rows = self.cache_rows[positions]
+        c = self.cache
+        out: dict[str, np.ndarray] = {"id": c.ids[rows], "tp0": c.tp0[rows]}
+        if c.energy is not None:
+            out["energy"] = np.asarray(c.energy[rows])
+        for group in (c.metadata, c.labels, c.truth):
+            for name, arr in group.items():
+                out[name] = arr[rows]
+        return out
+
+
+def check_bad_events(
+    cache: CachedArrays, schema: DataSchema, window: WindowConfig, on_bad_event: str
+) -> None:
+    """Warn about (``drop``) or reject (``raise``) the events the preprocessing flagged."""
+    bad = cache.meta["n_nonfinite"] + cache.meta["n_bad_tp0"]
+    if not bad:
+        return
+    parts = []
+    for f in cache.meta["files"]:
+        if f["n_nonfinite"]:
+            parts.append(
+                f"{f['path']} [dataset '{schema.waveform}']: {f['n_nonfinite']} events "
+                "with NaN/Inf in the used samples (or non-positive energy)"
+            )
+        if f["n_bad_tp0"]:
+            parts.append(
+                f"{f['path']} [dataset '{schema.tp0}']: {f['n_bad_tp0']} events whose "
+                f"tp0 puts the window (offset {window.offset}, length "
+                f"{window.length}) outside the trace"
+            )
+    if on_bad_event == "raise":
+        bad_ids = cache.ids[~cache.valid][:5].tolist()
+        raise DataError("; ".join(parts) + f" (first bad ids {bad_ids}; on_bad_event=raise)")
+    log.warning("dropping %d bad events: %s", bad, "; ".join(parts))
+
+
+def check_labelled(
+    cache: CachedArrays, role: str, targets: Sequence[str], schema: DataSchema
+) -> None:
+    """A split that trains or scores needs every target label and the energy in every file."""
+    files = cache.meta["files"]
+    for t in targets:
+        if t not in cache.labels:
+            lacking = [f["path"] for f in files if t not in f["labels"]]
+            raise DataError(
+                f"{lacking[0]} [dataset '{schema.label_dataset(t)}']: label "
+                f"'{t}' needed for {role} but missing (also in {len(lacking) - 1} "
+                "other file(s)); unlabelled files can only be used for prediction"
+            )
+    if cache.energy is None:
+        lacking = [f["path"] for f in files if not f["has_energy"]]
+        raise DataError(
+            f"{lacking[0]} [dataset '{schema.energy}']: energy needed for {role} "
+            "but missing; unlabelled files can only be used for prediction"
+        )
+
+
+def select_rows(
+    cache: CachedArrays,
+    role: str,
+    energy_range: tuple[float | None, float | None] | None,
+    schema: DataSchema,
+) -> np.ndarray:
+    """Cache rows of the valid events inside ``[lo, hi)`` keV (either end may be open)."""
+    sel = cache.valid.copy()
+    if energy_range is not None:
+        if cache.energy is None:
+            log.warning("energy_range ignored for %s: files have no energy dataset", role)
+        else:
+            lo, hi = energy_range
+            if lo is not None:
+                sel &= cache.energy >= lo
+            if hi is not None:
+                sel &= cache.energy < hi
+    rows = np.flatnonzero(sel)
+    if len(rows) == 0:
+        raise DataError(
+            f"empty selection for {role}: files {cache.files}; {int(cache.valid.sum())} of "
+            f"{len(cache.valid)} events valid, energy_range={energy_range} "
+            f"[dataset '{schema.energy}']"
+        )
+    return rows
+
+
+def make_source(
+    cache: CachedArrays, rows: np.ndarray, targets: Sequence[str], in_memory: bool | str
+) -> Source:
+    """Gather the selected rows' labels and energy; copy their waveforms to RAM if wanted."""
+    have_labels = bool(targets) and all(t in cache.labels for t in targets)
+    labels = (
+        np.stack([cache.labels[t][rows] for t in targets], axis=1).astype(np.float32)
+        if have_labels
+        else None
+    )
+    energy = None if cache.energy is None else np.asarray(cache.energy[rows], np.float32)
+    if load_in_memory(len(rows), cache, in_memory):
+        wave, wrows = np.ascontiguousarray(cache.waveform[rows]), np.arange(len(rows))
+    else:
+        wave, wrows = cache.waveform, rows
+    return Source(cache, wave, wrows, rows, labels, energy)
+
+
+def load_in_memory(n: int, cache: CachedArrays, in_memory: bool | str) -> bool:
+    """``auto``: copy ``n`` waveforms to RAM when they take under half the available memory."""
+    mode = str(in_memory).lower()
+    if mode in ("true", "false"):
+        return mode == "true"
+    need = n * int(np.prod(cache.waveform.shape[1:])) * cache.waveform.dtype.itemsize
+    return need < 0.5 * psutil.virtual_memory().available

@@ -1,0 +1,226 @@
+"""Prediction pipeline behind ``python predict.py``: a checkpoint applied to any files.
+
+Physics data, the release's unlabelled ``MJD_NPML_*.hdf5`` files and other detectors' files
+have no labels; prediction needs none. Each input file is scored on its own (its own
+temporary cache, so memory and disk stay bounded for the whole 43 GB release) and written
+atomically to ``parts/``; an interrupted job started again in the same directory skips the
+files already done. The parts are then joined into ``predictions.h5``: per event ``id``,
+``detector``, ``run_number``, ``tp0``, ``energy`` (the file's ``energy_label``, when it has
+one), each network output (``score_<label>``, ``energy_pred``) and, with ``classical: true``,
+the classical parameters of :mod:`psdlab.dsp` computed from the same raw pulses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from psdlab.data.reader import inspect_file, resolve_files
+from psdlab.data.schema import DataSchema
+from psdlab.run.artifacts import save_predictions_h5
+from psdlab.run.build import build_datamodule
+from psdlab.run.evaluate import load_run_config
+from psdlab.run.record import build_run_record, recorded_run, write_run_record
+from psdlab.tasks import Task, load_task
+from psdlab.utils.config import to_plain
+from psdlab.utils.errors import MissingFileError
+
+log = logging.getLogger(__name__)
+META_COLUMNS = ("id", "detector", "run_number", "tp0", "energy")
+
+
+def _without_nulls(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested mapping without its null leaves (and the mappings left empty)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            value = _without_nulls(value)
+        if value not in (None, {}):
+            out[key] = value
+    return out
+
+
+def prediction_data_config(
+    run_cfg: DictConfig, file: Path, cfg: DictConfig, cache_dir: str
+) -> DictConfig:
+    """The training run's data settings (schema, preprocessing, bad-event handling) pointed at
+    one file to predict; no training or test files, no generation, no labels needed.
+    ``cfg.data`` changes keys of the run's data config for these files (e.g. the schema)."""
+    overrides = _without_nulls(to_plain(cfg.get("data") or {}))
+    data = OmegaConf.merge(
+        run_cfg.data,
+        overrides,
+        {
+            "train_files": None,
+            "test_files": None,
+            "predict_files": [str(file)],
+            "generate": None,
+            "energy_range": to_plain(cfg.get("energy_range")),
+            "eval_batch_size": int(cfg.batch_size),
+            "cache_dir": cache_dir,
+            "in_memory": False,
+        },
+    )
+    return data
+
+
+def _network_columns(
+    task: Task, batches: list[Mapping[str, torch.Tensor]]
+) -> dict[str, np.ndarray]:
+    """``trainer.predict`` outputs as named columns (``score_<label>``, ``energy_pred``)."""
+    cols: dict[str, np.ndarray] = {"id": torch.cat([b["id"] for b in batches]).numpy()}
+    if "score" in batches[0]:
+        scores = torch.cat([b["score"] for b in batches]).float().numpy()
+        names = [n for n in task.output_names if n.startswith("score_")]
+        cols.update({name: scores[:, k] for k, name in enumerate(names)})
+    if "energy_pred" in batches[0]:
+        cols["energy_pred"] = torch.cat([b["energy_pred"] for b in batches]).float().numpy()
+    return cols
+
+
+def score_file(
+    cfg: DictConfig, run_cfg: DictConfig, task: Task, file: Path
+) -> dict[str, np.ndarray]:
+    """Per-event table of one file: metadata, network outputs, classical parameters."""
+    with tempfile.TemporaryDirectory(prefix="psdlab-predict-") as cache_dir:
+        datamodule = build_datamodule(prediction_data_config(run_cfg, file, cfg, cache_dir))
+        trainer = hydra.utils.instantiate(cfg.trainer)
+        # ckpt_path restores the data module's state too (the training split's scaler)
+        batches = trainer.predict(task, datamodule=datamodule, ckpt_path=str(cfg.ckpt_path))
+        meta = datamodule.split_metadata("predict")
+    if not batches:
+        return {}, {}
+    table = _network_columns(task, batches)
+    if not np.array_equal(table["id"], meta["id"]):
+        raise RuntimeError(f"{file}: prediction order differs from the data module's metadata")
+    table.update({k: np.asarray(meta[k]) for k in META_COLUMNS if k in meta and k != "id"})
+    attrs: dict[str, Any] = {}
+    if cfg.get("classical", True):
+        columns, attrs = classical_columns(cfg, file, run_cfg, table)
+        table.update(columns)
+    return table, attrs
+
+
+def classical_columns(
+    cfg: DictConfig, file: Path, run_cfg: DictConfig, table: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events,
+    and how they were made (``classical_notes``, ``decay_constants`` as JSON attributes)."""
+    from psdlab.report.classical import classical_parameters
+
+    schema = DataSchema.from_dict(to_plain(prediction_data_config(run_cfg, file, cfg, "").schema))
+    result = classical_parameters(
+        [file], schema, table["id"], table.get("energy"), tau_us=to_plain(cfg.get("tau_us"))
+    )
+    for note in result.notes:
+        log.info("%s: %s", file.name, note)
+    columns = {
+        "trap_energy": result.energy,
+        "aoe": result.aoe,
+        "dcr": result.dcr,
+        "lq": result.lq,
+        "drift_time_ns": result.drift_time_ns,
+    }
+    attrs = {
+        "classical_notes": json.dumps(list(result.notes)),
+        "decay_constants": json.dumps(result.decay_constants),
+    }
+    return columns, attrs
+
+
+def _part_path(parts_dir: Path, index: int, file: Path) -> Path:
+    return parts_dir / f"{index:05d}_{file.stem}.h5"
+
+
+def _read_part(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f}
+
+
+def read_provenance(paths: list[Path]) -> tuple[list[str], dict[str, Any]]:
+    """The classical notes and decay constants recorded in the parts' attributes."""
+    notes: list[str] = []
+    constants: dict[str, Any] = {}
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            notes += json.loads(f.attrs.get("classical_notes", "[]"))
+            constants.update(json.loads(f.attrs.get("decay_constants", "{}")))
+    return notes, constants
+
+
+def join_parts(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Concatenate the per-file tables, with ``file_index`` naming each event's input file."""
+    tables = [_read_part(p) for p in paths]
+    tables = [(i, t) for i, t in enumerate(tables) if t]
+    if not tables:
+        return {}
+    keys = [k for k in tables[0][1] if all(k in t for _, t in tables)]
+    joined = {k: np.concatenate([t[k] for _, t in tables]) for k in keys}
+    joined["file_index"] = np.concatenate([np.full(len(t["id"]), i) for i, t in tables])
+    return joined
+
+
+def predict(cfg: DictConfig) -> Path:
+    """Score every event of ``cfg.files`` with ``cfg.ckpt_path``; returns predictions.h5."""
+    ckpt_path = Path(cfg.ckpt_path)
+    if not ckpt_path.is_file():
+        raise MissingFileError(f"ckpt_path: checkpoint file {ckpt_path} does not exist")
+    files = resolve_files(to_plain(cfg.files), "predict")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = build_run_record(cfg.seed, checkpoint=str(ckpt_path), files=[str(f) for f in files])
+    with recorded_run(output_dir, record):
+        run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
+        data_cfg = prediction_data_config(run_cfg, files[0], cfg, "")
+        schema = DataSchema.from_dict(to_plain(data_cfg.schema))
+        for file in files:  # every file checked before hours of scoring start
+            inspect_file(file, schema)
+        task = load_task(ckpt_path)
+        parts = [_part_path(output_dir / "parts", i, f) for i, f in enumerate(files)]
+        pairs = list(zip(files, parts))
+        for file, part in tqdm(pairs, desc="predict", unit="file", disable=None):
+            if part.exists() and not cfg.get("overwrite", False):
+                log.info("%s: already scored (%s), skipped", file, part)
+                continue
+            table, attrs = score_file(cfg, run_cfg, task, file)
+            save_predictions_h5(part, table, {"file": str(file), **attrs})
+        table = join_parts(parts)
+        notes, constants = read_provenance(parts)
+        attrs = {**_attrs(ckpt_path, files, task), "decay_constants": json.dumps(constants)}
+        path = save_predictions_h5(output_dir / "predictions.h5", table, attrs)
+        if cfg.get("report") and table:
+            from psdlab.report import build_prediction_report
+
+            build_prediction_report(
+                table,
+                files,
+                output_dir,
+                run_cfg,
+                notes=notes,
+                decay_constants=constants or None,
+                tau_us=to_plain(cfg.get("tau_us")),
+                min_net_counts=cfg.get("report_min_net_counts", 100),
+            )
+    n = len(table.get("id", []))
+    write_run_record(output_dir, {**record, "status": "done", "events": n})
+    log.info("%d events of %d files scored: %s", n, len(files), path)
+    return path
+
+
+def _attrs(ckpt_path: Path, files: list[Path], task: Task) -> dict[str, Any]:
+    return {
+        "checkpoint": str(ckpt_path),
+        "files": [str(f) for f in files],
+        "outputs": task.output_names,
+    }

@@ -1,0 +1,295 @@
+"""``Task``: the one LightningModule of psdlab, a backbone plus the parts chosen in config.
+
+Each part (:mod:`psdlab.tasks.parts`) owns an output: head, loss, metrics, prediction columns.
+The task runs the loops, logging, figures, optimiser and scheduler, and sums the parts'
+losses with their weights. ``conf/task/*.yaml`` pick the parts; a new kind of output is a new
+part, not a new module.
+
+Why plain dicts: Lightning (torch >= 2.6) loads checkpoints with ``weights_only=True``, so the
+saved hyperparameters must be primitives; ``Task.load_from_checkpoint(path)`` then rebuilds
+backbone, parts, optimiser and scheduler from those dicts, with no Hydra config needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import hydra.utils
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
+from torchmetrics.aggregation import MeanMetric
+
+from psdlab.tasks.backbone import build_backbone
+from psdlab.tasks.collect import PredictionCollector
+from psdlab.tasks.heads import InferenceModel
+from psdlab.tasks.optim import configure_optimization
+from psdlab.tasks.parts.base import TaskPart
+from psdlab.tasks.tensorboard import declare_hparams, task_hparams
+from psdlab.utils.config import to_plain
+from psdlab.utils.errors import ConfigError
+
+
+def build_parts(specs: Mapping[str, Mapping[str, Any]], in_features: int) -> nn.ModuleDict:
+    """One part per entry of ``specs`` (name -> config dict with ``_target_``)."""
+    if not specs:
+        raise ConfigError("a task needs at least one part (task.parts: {name: {_target_: ...}})")
+    parts = nn.ModuleDict()
+    for name, spec in specs.items():
+        part = hydra.utils.instantiate(dict(spec), in_features=in_features, _convert_="all")
+        if not isinstance(part, TaskPart):
+            raise TypeError(f"task.parts.{name}: {spec.get('_target_')} is not a TaskPart")
+        parts[name] = part
+    return parts
+
+
+class Task(L.LightningModule):
+    """Backbone + parts, with the training/validation/test/predict loops.
+
+    Args:
+        net: backbone config dict with ``_target_`` (e.g. ``psdlab.models.CNN``) and its
+            arguments; ``in_channels``/``input_length`` filled in, or given via ``input_shape``.
+        parts: name -> part config dict with ``_target_`` (e.g.
+            ``psdlab.tasks.parts.ClassificationPart``) and its arguments but ``in_features``.
+        optimizer: dict with ``_target_`` (a torch.optim class) and its arguments except
+            ``params``; None: Adam(lr=1e-3).
+        scheduler: dict with ``_target_`` or None (see :mod:`psdlab.tasks.optim`).
+        input_shape: optional [C, L] merged into ``net``.
+        compile: torch.compile the backbone (the saved state_dict keeps uncompiled names).
+        monitor, monitor_mode: the metric checkpointing and early stopping watch (stored so
+            the plateau scheduler and ``hp/val_best`` use the same one).
+        log_figures_every_n_epochs: TensorBoard figures every n validation epochs (0: never).
+        max_plot_points: cap on validation events kept for figures.
+        n_example_waveforms: example inputs drawn in the waveform figure.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        parts: Mapping[str, Mapping[str, Any]],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        input_shape: Sequence[int] | None = None,
+        compile: bool = False,
+        monitor: str = "val/loss",
+        monitor_mode: str = "min",
+        log_figures_every_n_epochs: int = 1,
+        max_plot_points: int = 20000,
+        n_example_waveforms: int = 8,
+    ) -> None:
+        super().__init__()
+        if monitor_mode not in ("min", "max"):
+            raise ConfigError(f"monitor_mode must be min or max, got '{monitor_mode}'")
+        # plain values before save_hyperparameters() records them (weights_only loading)
+        net, parts, optimizer, scheduler, input_shape = map(
+            to_plain, (net, parts, optimizer, scheduler, input_shape)
+        )
+        self.save_hyperparameters()
+        self.net = build_backbone(net, input_shape)
+        self.parts = build_parts(parts, self.net.out_features)
+        # epoch mean of the training loss; "disable": a NaN loss shows up as NaN, and no
+        # per-step isnan check forces a GPU sync
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        # compiled wrapper kept outside the module tree: state_dict keys stay "net.*"
+        self.__dict__["_net_fn"] = torch.compile(self.net) if compile else self.net
+        self._best: float | None = None
+        self.collector = PredictionCollector(max_plot_points, n_example_waveforms)
+        self.test_table: dict[str, np.ndarray] = {}
+        # experiment settings outside the task, shown in TensorBoard's HPARAMS tab
+        self.run_hparams: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ forward / inference
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs of each part (logits, scaled energy), keyed by part name."""
+        h = self._net_fn(x)
+        return {name: part.head(h) for name, part in self.parts.items()}
+
+    @property
+    def output_names(self) -> list[str]:
+        return [n for part in self.parts.values() for n in part.output_names()]
+
+    def inference_model(self) -> InferenceModel:
+        """Backbone + heads mapping waveforms to probabilities / keV (for export)."""
+        return InferenceModel(self.net, [p.head for p in self.parts.values()], self.output_names)
+
+    def figure_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        for part in self.parts.values():
+            kwargs.update(part.figure_kwargs())
+        return kwargs
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            datamodule = getattr(self.trainer, "datamodule", None)
+            for part in self.parts.values():
+                part.setup_fit(datamodule)
+
+    # ------------------------------------------------------------------ loops
+    def _loss(
+        self, raw: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        losses = {
+            name: part.loss(raw[name], batch)
+            for name, part in self.parts.items()
+            if part.has_targets(batch)
+        }
+        if not losses:
+            raise KeyError("batch has no targets for any part of this task (labels/energy)")
+        total = sum(self.parts[name].weight * value for name, value in losses.items())
+        return total, losses
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, parts = self._loss(self(batch["waveform"]), batch)
+        bs = batch["waveform"].shape[0]
+        # Epoch means accumulate in torchmetrics (~50 us a step), one value per event (an
+        # expand view) so that each batch counts by its size: MeanMetric ignores its own
+        # ``weight`` under nan_strategy="disable" (torchmetrics 1.9). ``self.log`` runs only
+        # on the steps Lightning writes to the loggers: its bookkeeping costs ~1 ms a call,
+        # a tenth of a small model's CPU step (docs/benchmarks.md).
+        self.train_loss.update(loss.detach().expand(bs))
+        if len(self.parts) > 1:
+            for name, value in parts.items():
+                self.parts[name].train_loss.update(value.detach().expand(bs))
+        if self._step_log_due():
+            self.log("train/loss_step", loss, prog_bar=True, batch_size=bs)
+        return loss
+
+    def _step_log_due(self) -> bool:
+        """True on the steps where Lightning writes step metrics (``log_every_n_steps``)."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return connector is None or bool(connector.should_update_logs)
+
+    def on_train_epoch_end(self) -> None:
+        means = {"train/loss_epoch": self.train_loss}
+        if len(self.parts) > 1:
+            means.update({f"train/loss_{n}": p.train_loss for n, p in self.parts.items()})
+        for key, metric in means.items():
+            if metric.update_called:  # compute() syncs the sums across DDP ranks
+                self.log(key, metric.compute(), prog_bar=key == "train/loss_epoch")
+            metric.reset()
+
+    def _eval_step(self, stage: str, batch: Mapping[str, torch.Tensor]) -> None:
+        raw = self(batch["waveform"])
+        bs = batch["waveform"].shape[0]
+        loss, parts = self._loss(raw, batch)
+        log = {"on_step": False, "on_epoch": True, "batch_size": bs, "sync_dist": True}
+        self.log(f"{stage}/loss", loss, prog_bar=True, **log)
+        if len(self.parts) > 1:
+            for name, value in parts.items():
+                self.log(f"{stage}/loss_{name}", value, **log)
+        for name, part in self.parts.items():
+            part.update(stage, raw[name], batch)
+        if stage == "test" or self._figures_due():
+            self.collector.add(stage, self.parts, raw, batch)
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def predict_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict:
+        raw = self(batch["waveform"])
+        out: dict[str, torch.Tensor] = {"id": batch["id"]} if "id" in batch else {}
+        for name, part in self.parts.items():
+            out.update(part.predict(raw[name]))
+        return out
+
+    # ------------------------------------------------------------------ epoch ends
+    def _compute_and_log(self, stage: str) -> dict[str, float]:
+        metrics: dict[str, torch.Tensor] = {}
+        for part in self.parts.values():
+            metrics.update({f"{stage}/{k}": v for k, v in part.compute(stage).items()})
+        if metrics:
+            self.log_dict({k: v.float() for k, v in metrics.items()}, on_epoch=True)
+        return {k: float(v) for k, v in metrics.items()}
+
+    def on_validation_epoch_start(self) -> None:
+        self.collector.clear("val")
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self._compute_and_log("val")
+        if self.trainer.sanity_checking:
+            self.collector.clear("val")
+            return
+        value = metrics.get(self.hparams.monitor)
+        if value is None and self.hparams.monitor in self.trainer.callback_metrics:
+            value = float(self.trainer.callback_metrics[self.hparams.monitor])  # e.g. val/loss
+        if value is not None and math.isfinite(value):
+            better = max if self.hparams.monitor_mode == "max" else min
+            self._best = value if self._best is None else better(self._best, value)
+        if self._best is not None:
+            self.log("hp/val_best", self._best)
+        if self._figures_due():
+            self._log_figures("val")
+        self.collector.clear("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.collector.clear("test")
+
+    def on_test_epoch_end(self) -> None:
+        metrics = self._compute_and_log("test")
+        for key in self.hp_metric_keys():
+            source = "test/" + key.removeprefix("hp/test_")
+            if key.startswith("hp/test_") and source in metrics:
+                self.log(key, metrics[source])
+        self.test_table = self.collector.table("test")
+        self._log_figures("test")
+        self.collector.clear("test")
+
+    def test_predictions(self) -> dict[str, np.ndarray]:
+        """The prediction table of the last test run (id, energy, score_*, label_*,
+        energy_pred, example_waveform/example_row)."""
+        return dict(self.test_table)
+
+    # ------------------------------------------------------------------ TensorBoard
+    def hp_metric_keys(self) -> list[str]:
+        """Keys registered in TensorBoard's HPARAMS tab (logged later with those names)."""
+        keys = ["hp/val_best"]
+        for part in self.parts.values():
+            keys += [f"hp/test_{m}" for m in part.test_metric_names]
+        return keys
+
+    def on_train_start(self) -> None:
+        # One HPARAMS entry per run: the experiment's chosen hyperparameters from the run
+        # layer (psdlab.run.hparams), or the task's own when used on its own; the hp/*
+        # metrics are declared without values and logged when they exist.
+        hparams = self.run_hparams or task_hparams(self.hparams)
+        for logger in self._tensorboard_loggers():
+            declare_hparams(logger, hparams, self.hp_metric_keys())
+
+    def _tensorboard_loggers(self) -> list[TensorBoardLogger]:
+        return [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+
+    def _figures_due(self) -> bool:
+        n = self.hparams.log_figures_every_n_epochs
+        if n <= 0 or self._trainer is None or self.trainer.sanity_checking:
+            return False
+        if not self._tensorboard_loggers():
+            return False
+        return self.current_epoch % n == 0 or self.current_epoch + 1 == self.trainer.max_epochs
+
+    def _log_figures(self, stage: str) -> None:
+        loggers = self._tensorboard_loggers()
+        table = self.collector.table(stage) if loggers else {}
+        if not table:
+            return
+        import matplotlib.pyplot as plt
+
+        from psdlab.plots import make_figures
+
+        for name, fig in make_figures(table, **self.figure_kwargs()).items():
+            for logger in loggers:
+                logger.experiment.add_figure(
+                    f"{stage}/{name}", fig, self.current_epoch, close=False
+                )
+            plt.close(fig)
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        return configure_optimization(self, hp.optimizer, hp.scheduler, hp.monitor, hp.monitor_mode)

@@ -1,0 +1,7 @@
+"""Outputs of a task, each chosen in config (``task.parts.<name>._target_``)."""
+
+from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
+from psdlab.tasks.parts.classification import ClassificationPart
+from psdlab.tasks.parts.energy import EnergyPart
+
+__all__ = ["STAGES", "ClassificationPart", "EnergyPart", "TaskPart", "reset_metric"]
