@@ -1,0 +1,99 @@
+"""Energy-oriented backbone: a fixed trapezoidal filter plus a network on the pulse's shape.
+
+Why this shape: the trapezoidal energy is a linear functional of the pole-zero-corrected
+trace (the mean of a flat-top window minus the mean of a baseline window), so a network that
+computes it exactly and only learns a *relative* correction starts at filter precision and
+can only improve on it. The correction sees the trace divided by that energy, i.e. the
+pulse's shape without its scale (scale-equivariant: doubling the pulse doubles the output),
+which is where charge trapping (drift-time dependent loss) and ballistic deficit show.
+
+The backbone returns ``[linear(s), mlp(s), E_trap]``: a linear projection of the shape ``s``
+(so that any linear functional of the trace stays exactly representable), nonlinear features
+of it, and, as the last column, the filter's energy in input units, which
+:class:`psdlab.tasks.parts.energy_heads.RelativeEnergyHead` multiplies by ``gain * (1 + delta)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from psdlab.models.common import init_weights, make_activation
+from psdlab.utils.errors import ConfigError
+
+
+class TrapFilter(nn.Module):
+    """Mean of ``top`` minus mean of ``base`` (sample windows ``[start, stop)``), no weights.
+
+    On a baseline-subtracted, pole-zero-corrected, tp0-aligned window this is the
+    trapezoidal filter with a fixed-time pickoff: e.g. with the window starting at tp0-700
+    and 4x downsampling, base [15, 165) and top [236, 386) are the MJD 601/280-sample
+    trapezoid read 240 samples into its flat top.
+    """
+
+    def __init__(self, input_length: int, base: Sequence[int], top: Sequence[int]) -> None:
+        super().__init__()
+        for name, (a, b) in (("base", base), ("top", top)):
+            if not 0 <= a < b <= input_length:
+                raise ConfigError(
+                    f"trap {name} window [{a}, {b}) must lie inside the input of "
+                    f"{input_length} samples"
+                )
+        w = torch.zeros(input_length)
+        w[top[0] : top[1]] += 1.0 / (top[1] - top[0])
+        w[base[0] : base[1]] -= 1.0 / (base[1] - base[0])
+        self.register_buffer("weight", w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, L) -> (B,): the filter on the first channel (the charge trace)."""
+        return x[:, 0, :] @ self.weight
+
+
+class TrapRelativeNet(nn.Module):
+    """Trapezoidal energy plus features of the scale-free pulse shape.
+
+    Args:
+        in_channels, input_length: input window (C, L), filled in by the run layer.
+        trap_base, trap_top: sample windows of :class:`TrapFilter` in the input.
+        n_linear: linear projections of the shape in the features (0: none).
+        hidden_sizes: widths of the MLP on the shape (empty: linear features only).
+        activation, init: of the MLP layers.
+        min_energy: floor of the filter energy used to divide the trace (input units):
+            keeps noise-only or tiny pulses from blowing up the shape.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        input_length: int,
+        trap_base: Sequence[int] = (15, 165),
+        trap_top: Sequence[int] = (236, 386),
+        n_linear: int = 8,
+        hidden_sizes: Sequence[int] = (64, 32),
+        activation: str = "gelu",
+        init: str = "he",
+        min_energy: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.trap = TrapFilter(input_length, trap_base, trap_top)
+        self.min_energy = float(min_energy)
+        n_in = in_channels * input_length
+        self.linear = nn.Linear(n_in, n_linear) if n_linear > 0 else None
+        layers: list[nn.Module] = []
+        for width in hidden_sizes:
+            layers += [nn.Linear(n_in, width), make_activation(activation)]
+            n_in = width
+        self.mlp = nn.Sequential(*layers) if layers else None
+        init_weights(self, init, activation)
+        mlp_out = n_in if layers else 0
+        self.out_features = (n_linear if n_linear > 0 else 0) + mlp_out + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e_trap = self.trap(x)
+        # the sign is kept so that a negative (noise) pulse does not flip the shape
+        denom = torch.where(e_trap >= 0, 1.0, -1.0) * e_trap.abs().clamp_min(self.min_energy)
+        s = (x / denom[:, None, None]).flatten(1)
+        feats = [f(s) for f in (self.linear, self.mlp) if f is not None]
+        return torch.cat([*feats, e_trap[:, None]], dim=1)
