@@ -99,17 +99,23 @@ class EnergyPart(TaskPart):
 
     def loss(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         energy = batch["energy"].float()
-        if self.channels is not None:
-            raw = self.head.to_scaled(self.head.to_kev(raw) * self.channels(batch))
+        kev = self._kev(raw, batch)
         if self.relative_loss:
-            per_mille = 1000.0 * (self.head.to_kev(raw) - energy) / energy.clamp_min(self.floor)
+            per_mille = 1000.0 * (kev - energy) / energy.clamp_min(self.floor)
             return regression_loss(
                 per_mille, torch.zeros_like(per_mille), self.loss_name, self.beta
             )
-        return regression_loss(raw, self.head.to_scaled(energy), self.loss_name, self.beta)
+        scaled = self.head.to_scaled(kev)
+        return regression_loss(scaled, self.head.to_scaled(energy), self.loss_name, self.beta)
+
+    def _kev(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """keV of the batch's events, times their channel's learned gain where it is known
+        (``detector`` in the batch, or an id of the training split; else gain 1)."""
+        kev = self.head.to_kev(raw)
+        return kev if self.channels is None else kev * self.channels(batch)
 
     def update(self, stage: str, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> None:
-        self.metrics[stage].update(self.head.to_kev(raw.detach()).float(), batch["energy"].float())
+        self.metrics[stage].update(self._kev(raw.detach(), batch).float(), batch["energy"].float())
 
     def compute(self, stage: str) -> dict[str, torch.Tensor]:
         collection = self.metrics[stage]
@@ -124,7 +130,7 @@ class EnergyPart(TaskPart):
     def columns(
         self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        return {"energy_pred": self.head.to_kev(raw.detach()).float()}
+        return {"energy_pred": self._kev(raw.detach(), batch).float()}
 
     def predict(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"energy_pred": self.head.to_kev(raw)}
