@@ -44,7 +44,7 @@ def test_energy_model_learns_a_linear_functional() -> None:
     w[15:165] -= 1.0 / 150
     w[176:186] += 0.05 / 10  # rise-time dependent: a per-event relative term of 0-5 %
     target = 0.4 * (x[:, 0, :] @ w)
-    net = TrapRelativeNet(1, 400, n_linear=8, hidden_sizes=())  # the linear path is the claim
+    net = TrapRelativeNet(1, 400, depth=0, n_linear=8)  # the linear path is the claim
     part = EnergyPart(net.out_features, head="trap_relative", relative_loss=True, loss="mse")
     opt = torch.optim.Adam([*net.parameters(), *part.parameters()], lr=3e-3)
     for _ in range(500):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import init_weights, make_activation
+from psdlab.models.mlp import mlp_hidden_sizes
 from psdlab.utils.errors import ConfigError
 
 
@@ -57,8 +58,10 @@ class TrapRelativeNet(nn.Module):
     Args:
         in_channels, input_length: input window (C, L), filled in by the run layer.
         trap_base, trap_top: sample windows of :class:`TrapFilter` in the input.
+        depth: hidden layers of the MLP on the shape (0: linear features only).
+        width: units of its first layer, halving after (depth 2, width 64: 64, 32).
+        dropout: after every MLP layer.
         n_linear: linear projections of the shape in the features (0: none).
-        hidden_sizes: widths of the MLP on the shape (empty: linear features only).
         activation, init: of the MLP layers.
         min_energy: floor of the filter energy used to divide the trace (input units):
             keeps noise-only or tiny pulses from blowing up the shape.
@@ -70,8 +73,10 @@ class TrapRelativeNet(nn.Module):
         input_length: int,
         trap_base: Sequence[int] = (15, 165),
         trap_top: Sequence[int] = (236, 386),
+        depth: int = 2,
+        width: int = 64,
+        dropout: float = 0.0,
         n_linear: int = 8,
-        hidden_sizes: Sequence[int] = (64, 32),
         activation: str = "gelu",
         init: str = "he",
         min_energy: float = 5.0,
@@ -82,9 +87,11 @@ class TrapRelativeNet(nn.Module):
         n_in = in_channels * input_length
         self.linear = nn.Linear(n_in, n_linear) if n_linear > 0 else None
         layers: list[nn.Module] = []
-        for width in hidden_sizes:
-            layers += [nn.Linear(n_in, width), make_activation(activation)]
-            n_in = width
+        for units in mlp_hidden_sizes(depth, width, None) if depth > 0 else []:
+            layers += [nn.Linear(n_in, units), make_activation(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            n_in = units
         self.mlp = nn.Sequential(*layers) if layers else None
         init_weights(self, init, activation)
         mlp_out = n_in if layers else 0
