@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from psdlab.models.energy import TrapFilter, TrapRelativeNet
+from psdlab.models.energy import TrapFilter, TrapRelativeNet, refine_pole_zero
 from psdlab.report.energy import energy_section, fwhm_curve
 from psdlab.tasks.calibrate import fit_recalibration
 from psdlab.tasks.parts import EnergyPart
@@ -32,6 +32,19 @@ def test_trap_filter_is_window_mean_difference() -> None:
     x[:, :, 200:] = torch.tensor([100.0, 7.0])[:, None, None]
     out = TrapFilter(400, (15, 165), (236, 386))(x)
     assert torch.allclose(out, torch.tensor([100.0, 7.0]))
+
+
+def test_refine_pole_zero_removes_a_wrong_decay_constant() -> None:
+    """A pulse decaying with tau 1600 samples (64 us at 40 ns) pole-zero corrected with 1800
+    (72 us): the trapezoid is ~0.5 % off; after the tail-slope refinement < 0.02 %."""
+    t = torch.arange(850, dtype=torch.float64)
+    x = torch.where(t >= 175, torch.exp(-(t - 175) / 1600.0), 0.0)[None, None, :]
+    a = math.exp(-1.0 / 1800.0)
+    y = x.clone()
+    y[..., 1:] += (1.0 - a) * torch.cumsum(x, -1)[..., :-1]
+    trap = TrapFilter(850, (15, 165), (236, 386)).double()
+    assert abs(float(trap(y)) - 1.0) > 5e-3
+    assert abs(float(trap(refine_pole_zero(y, 450, 850, 1800.0))) - 1.0) < 2e-4
 
 
 def test_energy_model_learns_a_linear_functional() -> None:

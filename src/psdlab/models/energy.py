@@ -65,6 +65,11 @@ class TrapRelativeNet(nn.Module):
         activation, init: of the MLP layers.
         min_energy: floor of the filter energy used to divide the trace (input units):
             keeps noise-only or tiny pulses from blowing up the shape.
+        pz_fit: input-sample window ``[start, stop)`` on the tail (after the secondary
+            pole's 2 us have died away) whose slope re-does the pole-zero correction per
+            event (null: off); see :func:`refine_pole_zero`.
+        pz_tau_samples: the decay constant of the upstream pole-zero in input samples
+            (72 us at 10 ns x 4 downsampling: 1800).
     """
 
     def __init__(
@@ -80,9 +85,15 @@ class TrapRelativeNet(nn.Module):
         activation: str = "gelu",
         init: str = "he",
         min_energy: float = 5.0,
+        pz_fit: Sequence[int] | None = None,
+        pz_tau_samples: float = 1800.0,
     ) -> None:
         super().__init__()
         self.trap = TrapFilter(input_length, trap_base, trap_top)
+        if pz_fit is not None and not 0 <= pz_fit[0] < pz_fit[1] - 2 < input_length:
+            raise ConfigError(f"pz_fit window {pz_fit} must lie inside {input_length} samples")
+        self.pz_fit = None if pz_fit is None else (int(pz_fit[0]), int(pz_fit[1]))
+        self.pz_tau_samples = float(pz_tau_samples)
         self.min_energy = float(min_energy)
         n_in = in_channels * input_length
         self.linear = nn.Linear(n_in, n_linear) if n_linear > 0 else None
@@ -101,6 +112,40 @@ class TrapRelativeNet(nn.Module):
         e_trap = self.trap(x)
         # the sign is kept so that a negative (noise) pulse does not flip the shape
         denom = torch.where(e_trap >= 0, 1.0, -1.0) * e_trap.abs().clamp_min(self.min_energy)
-        s = (x / denom[:, None, None]).flatten(1)
+        s = x / denom[:, None, None]
+        if self.pz_fit is not None:
+            s = refine_pole_zero(s, *self.pz_fit, self.pz_tau_samples)
+            ratio = self.trap(s)  # 1 before the refinement
+            e_trap = e_trap * ratio
+            s = s / torch.where(ratio.abs() > 0.5, ratio, 1.0)[:, None, None]
+        s = s.flatten(1)
         feats = [f(s) for f in (self.linear, self.mlp) if f is not None]
         return torch.cat([*feats, e_trap[:, None]], dim=1)
+
+
+def refine_pole_zero(s: torch.Tensor, start: int, stop: int, tau_samples: float) -> torch.Tensor:
+    """Re-do the pole-zero correction of ``s`` (B, C, L) with the event's own decay constant.
+
+    A channel's decay constant differs from the nominal one used upstream (MJD: 64-77 us
+    against 72 us), so the corrected tail keeps a slope, and the trapezoid's error grows with
+    the time between charge arrival and pickoff: a drift-time-dependent error that differs
+    per channel, which no common correction can learn. Pole-zero with constant ``c = 1 - a``
+    is ``y = x + c S`` with ``S[n] = sum_{k<n} x[k]``, and ``S`` follows from ``y`` exactly as
+    ``S[n] = sum_{k<n} a^(n-1-k) y[k]`` (``a = exp(-1 / tau_samples)``, the nominal constant
+    in input samples). Another constant adds ``dc * S``; ``dc`` is chosen so that the tail
+    ``[start, stop)`` (after the 2 us secondary pole has died away) becomes flat. ``dc`` is
+    itself a linear functional of ``s``, so the result is a product of two: that is why it
+    is computed here and not left to the MLP.
+    """
+    y = s[:, :1]
+    n = torch.arange(y.shape[-1], dtype=torch.float64, device=s.device)
+    log_a = -1.0 / float(tau_samples)
+    w = torch.exp(-log_a * n).to(s.dtype)  # a^-n
+    acc = torch.cumsum(w * y, dim=-1) - w * y
+    big_s = acc * torch.exp(log_a * (n - 1)).to(s.dtype)
+    t = n[start:stop].to(s.dtype)
+    tc = t - t.mean()
+    slope_y = (y[..., start:stop] * tc).sum(-1, keepdim=True)
+    slope_s = (big_s[..., start:stop] * tc).sum(-1, keepdim=True)
+    dc = -slope_y / torch.where(slope_s.abs() > 1e-6, slope_s, 1.0)
+    return torch.cat([y + dc * big_s, s[:, 1:]], dim=1)
