@@ -124,7 +124,17 @@ def _add_energy(
     pred = np.asarray(table["energy_pred"], float)
     label = energy if has_energy else None
     min_net = numbers["min_net_counts"]
-    sec, figs = energy_section(pred, classical.energy, ref, ref_name, label, min_net)
+    detector = meta.get("detector")
+    sec, figs = energy_section(
+        pred,
+        classical.energy,
+        ref,
+        ref_name,
+        label,
+        min_net,
+        detector=None if detector is None else np.asarray(detector),
+        qdrift_ns=classical.raw.get("qdrift_ns"),
+    )
     numbers["energy"] = sec
     report.figures.update(figs)
     for name, lines in sec["fwhm"].items():
