@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from psdlab.utils.config import to_plain
@@ -131,6 +132,6 @@ def experiment_hparams(cfg: DictConfig) -> dict[str, int | float | str | bool]:
     hparams.update(_task_summary(to_plain(cfg.get("task") or {})))
     for key in _command_line_keys():
         hparams.setdefault(key.replace(".", "/"), OmegaConf.select(cfg, key, default=None))
-    if HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN":
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         hparams["trial"] = int(HydraConfig.get().job.num)
     return {k: tensorboard_value(v) for k, v in hparams.items()}
