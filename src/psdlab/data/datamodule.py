@@ -48,7 +48,7 @@ from psdlab.data.selection import (
     parse_energy_range,
     select_rows,
 )
-from psdlab.data.split import split_indices, strata_codes
+from psdlab.data.split import split_indices, strata_codes, stratified_subset
 from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class WaveformDataModule(L.LightningDataModule):
         energy_bin_kev: float = 25.0,
         chunk_mb: float = 64.0,
         labels: Mapping[str, Any] | str | None = None,
+        max_train_events: int | None = None,
+        need_energy: bool | str | None = True,
     ) -> None:
         super().__init__()
         schema = to_plain(schema)
@@ -125,6 +127,11 @@ class WaveformDataModule(L.LightningDataModule):
         self.on_bad_event, self.chunk_mb = on_bad_event, chunk_mb
         self.balance_target = balance_target or (self.targets[0] if self.targets else None)
         self.energy_bin_kev = energy_bin_kev
+        # label-efficiency studies: a stratified, seeded subset of the train split
+        self.max_train_events = None if max_train_events is None else int(max_train_events)
+        # train/test need labels (and energy) only when the task trains on them: a task
+        # without targets and without an energy part (pre-training) reads unlabelled files
+        self.need_labels = bool(self.targets) or bool(need_energy)
         self._sources: dict[str, Source] = {}
         self.label_summary: dict[str, dict[str, Any]] = {}
         self._positions: dict[str, np.ndarray] = {}
@@ -198,7 +205,7 @@ class WaveformDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate"):
             self._setup_train()
         if stage in (None, "test"):
-            self._source("test", need_labels=True)
+            self._source("test", need_labels=self.need_labels)
             self._positions["test"] = np.arange(len(self._sources["test"].rows))
         if stage == "predict":
             src = self._source("predict", need_labels=False)
@@ -207,7 +214,7 @@ class WaveformDataModule(L.LightningDataModule):
     def _setup_train(self) -> None:
         if "train" in self._positions:
             return
-        src = self._source("train", need_labels=True)
+        src = self._source("train", need_labels=self.need_labels)
         groups = None
         if self.split_group is not None:
             groups = src.metadata_column(self.split_group, self.schema)
@@ -216,6 +223,10 @@ class WaveformDataModule(L.LightningDataModule):
         if len(tr) == 0:
             raise DataError(
                 f"empty training split (val_fraction={self.val_fraction}, n={len(src.rows)})"
+            )
+        if self.max_train_events is not None:
+            tr = stratified_subset(
+                tr, self.max_train_events, self.seed, None if strata is None else strata[tr]
             )
         self._positions["train"], self._positions["val"] = tr, va
 

@@ -69,3 +69,38 @@ def strata_codes(labels: np.ndarray | None) -> np.ndarray | None:
         return None
     weights = 1 << np.arange(labels.shape[1], dtype=np.int64)
     return (labels.astype(np.int64) * weights).sum(axis=1)
+
+
+def stratified_subset(
+    positions: np.ndarray, n: int, seed: int, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """A seeded subset of ``n`` of ``positions`` (sorted), stratified by ``strata``.
+
+    Why: a label-efficiency study trains on 300, 1,000, ... labelled events; the subset must
+    keep the class fractions of the full split (a rare class must not vanish by chance) and
+    be the same for the same seed, so that scratch and pre-trained models see the same
+    events. Each stratum gets ``floor(n * share)`` events, the remainder goes to the strata
+    with the largest fractional parts. ``n >= len(positions)`` keeps every position.
+
+    Args:
+        positions: candidate positions (e.g. the training split).
+        n: number of events wanted.
+        seed: same seed, same subset.
+        strata: (len(positions),) integer class code per candidate; None: one stratum.
+    """
+    positions = np.asarray(positions)
+    if n <= 0:
+        raise DataError(f"max_train_events must be positive, got {n}")
+    if n >= len(positions):
+        return np.sort(positions)
+    codes = np.zeros(len(positions), np.int64) if strata is None else np.asarray(strata)
+    uniq, counts = np.unique(codes, return_counts=True)
+    exact = n * counts / len(positions)
+    take = np.floor(exact).astype(np.int64)
+    remainder = n - int(take.sum())
+    take[np.argsort(-(exact - take), kind="stable")[:remainder]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(positions[codes == c], size=int(k), replace=False) for c, k in zip(uniq, take)
+    ]
+    return np.sort(np.concatenate(chosen))

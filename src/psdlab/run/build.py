@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from psdlab.plots.waveforms import waveform_axis
 from psdlab.run.hparams import experiment_hparams, trial_label
 from psdlab.tasks import Task
+from psdlab.tasks.pretrained import finetune_options, load_backbone_weights
 from psdlab.utils.config import to_plain
 from psdlab.utils.errors import ConfigError
 
@@ -81,6 +82,8 @@ def build_task(cfg: DictConfig, datamodule: Any) -> Task:
 
     ``input_shape`` follows from the data and preprocessing configuration alone, so no data is
     read here; ``pos_weight: auto`` is resolved by the task from the data module at fit time.
+    With ``pretrained=PATH`` the backbone weights of that checkpoint replace the fresh ones
+    and ``cfg.finetune`` (freeze epochs, encoder learning-rate factor) goes to the task.
     """
     in_channels, input_length = datamodule.input_shape
     net = to_plain(cfg.model)
@@ -90,7 +93,12 @@ def build_task(cfg: DictConfig, datamodule: Any) -> Task:
         "optimizer": to_plain(cfg.optimizer),
         "scheduler": to_plain(cfg.get("scheduler")),
     }
+    pretrained = cfg.get("pretrained")
+    if pretrained:
+        overrides["finetune"] = finetune_options(cfg.get("finetune"), pretrained)
     task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
+    if pretrained:
+        load_backbone_weights(task, pretrained)
     task.run_hparams = experiment_hparams(cfg)
     task.figure_settings = figure_settings(datamodule)
     return task

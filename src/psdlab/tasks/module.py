@@ -20,6 +20,7 @@ import hydra.utils
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics.aggregation import MeanMetric
@@ -29,18 +30,32 @@ from psdlab.tasks.collect import PredictionCollector
 from psdlab.tasks.heads import InferenceModel
 from psdlab.tasks.optim import configure_optimization
 from psdlab.tasks.parts.base import TaskPart
+from psdlab.tasks.pretrained import EncoderFreeze
 from psdlab.tasks.tensorboard import declare_hparams, task_hparams
 from psdlab.utils.config import to_plain
 from psdlab.utils.errors import ConfigError
 
 
-def build_parts(specs: Mapping[str, Mapping[str, Any]], in_features: int) -> nn.ModuleDict:
-    """One part per entry of ``specs`` (name -> config dict with ``_target_``)."""
+def build_parts(
+    specs: Mapping[str, Mapping[str, Any]],
+    in_features: int,
+    input_shape: Sequence[int] | None = None,
+) -> nn.ModuleDict:
+    """One part per entry of ``specs`` (name -> config dict with ``_target_``).
+
+    Parts whose class sets ``needs_input_shape`` (a decoder back to the window) also get
+    the backbone's input ``input_shape`` (C, L).
+    """
     if not specs:
         raise ConfigError("a task needs at least one part (task.parts: {name: {_target_: ...}})")
     parts = nn.ModuleDict()
     for name, spec in specs.items():
-        part = hydra.utils.instantiate(dict(spec), in_features=in_features, _convert_="all")
+        extra: dict[str, Any] = {}
+        if getattr(hydra.utils.get_class(spec["_target_"]), "needs_input_shape", False):
+            extra["input_shape"] = input_shape
+        part = hydra.utils.instantiate(
+            dict(spec), in_features=in_features, **extra, _convert_="all"
+        )
         if not isinstance(part, TaskPart):
             raise TypeError(f"task.parts.{name}: {spec.get('_target_')} is not a TaskPart")
         parts[name] = part
@@ -65,6 +80,9 @@ class Task(L.LightningModule):
         log_figures_every_n_epochs: TensorBoard figures every n validation epochs (0: never).
         max_plot_points: cap on validation events kept for figures.
         n_example_waveforms: example inputs drawn in the waveform figure.
+        finetune: fine-tuning options (:mod:`psdlab.tasks.pretrained`): ``freeze_epochs``,
+            ``encoder_lr_factor``, ``train_bn``, and ``pretrained`` (the source checkpoint,
+            for the record); None: train everything at the optimiser's learning rate.
     """
 
     def __init__(
@@ -80,17 +98,19 @@ class Task(L.LightningModule):
         log_figures_every_n_epochs: int = 1,
         max_plot_points: int = 20000,
         n_example_waveforms: int = 8,
+        finetune: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if monitor_mode not in ("min", "max"):
             raise ConfigError(f"monitor_mode must be min or max, got '{monitor_mode}'")
         # plain values before save_hyperparameters() records them (weights_only loading)
-        net, parts, optimizer, scheduler, input_shape = map(
-            to_plain, (net, parts, optimizer, scheduler, input_shape)
+        net, parts, optimizer, scheduler, input_shape, finetune = map(
+            to_plain, (net, parts, optimizer, scheduler, input_shape, finetune)
         )
         self.save_hyperparameters()
         self.net = build_backbone(net, input_shape)
-        self.parts = build_parts(parts, self.net.out_features)
+        shape = input_shape or (net["in_channels"], net["input_length"])
+        self.parts = build_parts(parts, self.net.out_features, shape)
         # epoch mean of the training loss; "disable": a NaN loss shows up as NaN, and no
         # per-step isnan check forces a GPU sync
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -132,6 +152,12 @@ class Task(L.LightningModule):
                 part.setup_fit(datamodule)
 
     # ------------------------------------------------------------------ loops
+    def _prepare(self, batch: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+        """The batch after each part's ``prepare_batch`` (e.g. masking for pre-training)."""
+        for part in self.parts.values():
+            batch = part.prepare_batch(batch, self.training)
+        return batch
+
     def _loss(
         self, raw: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -146,6 +172,7 @@ class Task(L.LightningModule):
         return total, losses
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        batch = self._prepare(batch)
         loss, parts = self._loss(self(batch["waveform"]), batch)
         bs = batch["waveform"].shape[0]
         # Epoch means accumulate in torchmetrics (~50 us a step), one value per event (an
@@ -176,6 +203,7 @@ class Task(L.LightningModule):
             metric.reset()
 
     def _eval_step(self, stage: str, batch: Mapping[str, torch.Tensor]) -> None:
+        batch = self._prepare(batch)
         raw = self(batch["waveform"])
         bs = batch["waveform"].shape[0]
         loss, parts = self._loss(raw, batch)
@@ -285,7 +313,10 @@ class Task(L.LightningModule):
 
         from psdlab.plots import make_figures
 
-        for name, fig in make_figures(table, **self.figure_kwargs()).items():
+        figures = make_figures(table, **self.figure_kwargs())
+        for part in self.parts.values():
+            figures.update(part.figures(stage))
+        for name, fig in figures.items():
             for logger in loggers:
                 logger.experiment.add_figure(
                     f"{stage}/{name}", fig, self.current_epoch, close=False
@@ -295,4 +326,13 @@ class Task(L.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        return configure_optimization(self, hp.optimizer, hp.scheduler, hp.monitor, hp.monitor_mode)
+        factor = float((hp.get("finetune") or {}).get("encoder_lr_factor", 1.0))
+        return configure_optimization(
+            self, hp.optimizer, hp.scheduler, hp.monitor, hp.monitor_mode, factor
+        )
+
+    def configure_callbacks(self) -> list[Callback]:
+        """Freezing of the backbone for ``finetune.freeze_epochs`` epochs, if asked for."""
+        finetune = self.hparams.get("finetune") or {}
+        epochs = int(finetune.get("freeze_epochs", 0))
+        return [EncoderFreeze(epochs, bool(finetune.get("train_bn", True)))] if epochs else []

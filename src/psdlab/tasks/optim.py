@@ -32,8 +32,9 @@ def _fill_scheduler_args(
     target = str(cfg["_target_"])
     interval = cfg.pop("interval", None)
     if target.endswith("OneCycleLR"):
-        if cfg.get("max_lr") is None:
-            cfg["max_lr"] = opt.param_groups[0]["lr"]
+        if cfg.get("max_lr") is None:  # per group: a fine-tuned backbone has its own lr
+            lrs = [g["lr"] for g in opt.param_groups]
+            cfg["max_lr"] = lrs[0] if len(lrs) == 1 else lrs
         if cfg.get("total_steps") is None:
             cfg["total_steps"] = int(trainer.estimated_stepping_batches)
         return "step"
@@ -50,19 +51,32 @@ def _fill_scheduler_args(
     return interval
 
 
+def encoder_param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
+    """Two parameter groups: the backbone ``module.net`` first, everything else second."""
+    net_ids = {id(p) for p in module.net.parameters()}
+    rest = [p for p in module.parameters() if id(p) not in net_ids]
+    return [{"params": list(module.net.parameters())}, {"params": rest}]
+
+
 def configure_optimization(
     module: L.LightningModule,
     optimizer: Mapping[str, Any] | None,
     scheduler: Mapping[str, Any] | None,
     monitor: str,
     monitor_mode: str,
+    encoder_lr_factor: float = 1.0,
 ) -> Any:
     """What ``LightningModule.configure_optimizers`` returns for these configs.
 
     ``scheduler`` takes the extra keys ``interval`` (step|epoch), ``frequency`` and ``monitor``
-    (default: the task's monitored metric, for ReduceLROnPlateau).
+    (default: the task's monitored metric, for ReduceLROnPlateau). ``encoder_lr_factor`` != 1
+    (fine-tuning) gives the backbone its own group with the learning rate times the factor.
     """
-    opt = build_optimizer(optimizer, module.parameters())
+    if encoder_lr_factor == 1.0:
+        opt = build_optimizer(optimizer, module.parameters())
+    else:
+        opt = build_optimizer(optimizer, encoder_param_groups(module))
+        opt.param_groups[0]["lr"] *= float(encoder_lr_factor)
     sched_cfg = dict(scheduler or {})
     if not sched_cfg.get("_target_"):
         return opt

@@ -3,5 +3,13 @@
 from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
 from psdlab.tasks.parts.classification import ClassificationPart
 from psdlab.tasks.parts.energy import EnergyPart
+from psdlab.tasks.parts.reconstruction import ReconstructionPart
 
-__all__ = ["STAGES", "ClassificationPart", "EnergyPart", "TaskPart", "reset_metric"]
+__all__ = [
+    "STAGES",
+    "ClassificationPart",
+    "EnergyPart",
+    "ReconstructionPart",
+    "TaskPart",
+    "reset_metric",
+]

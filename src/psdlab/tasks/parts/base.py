@@ -81,3 +81,17 @@ class TaskPart(nn.Module):
 
     def setup_fit(self, datamodule: Any) -> None:
         """Called once before fitting with the trainer's data module (may be None)."""
+
+    def prepare_batch(
+        self, batch: Mapping[str, torch.Tensor], training: bool
+    ) -> Mapping[str, torch.Tensor]:
+        """The batch the network sees in training/validation/test (not in predict).
+
+        Identity by default; a self-supervised part changes the input here (masking) and
+        keeps what its loss needs under its own keys.
+        """
+        return batch
+
+    def figures(self, stage: str) -> dict[str, Any]:
+        """This part's own TensorBoard figures (name -> matplotlib Figure) of ``stage``."""
+        return {}

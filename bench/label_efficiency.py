@@ -1,0 +1,99 @@
+"""Summarise a label-efficiency multirun: test AUROC vs labelled events, scratch vs
+pre-trained (docs/results.md, "Self-supervised pre-training").
+
+    python bench/label_efficiency.py outputs/ssl/study [--out docs/figures/label_efficiency.png]
+
+Reads each trial's ``.hydra/overrides.yaml`` (``data.max_train_events``, ``pretrained``,
+``seed``) and ``metrics.json`` (``test/auroc``); prints mean, sample standard deviation and
+the per-seed values per (size, mode) as a Markdown table and draws the curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+def read_trials(sweep_dir: Path) -> dict[tuple[str, str], dict[int, float]]:
+    """(size, mode) -> {seed: test AUROC}; size "all" for null, mode scratch|pretrained."""
+    out: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for trial in sorted(p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file()):
+        items = yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text())
+        ov = dict(item.split("=", 1) for item in items)
+        size = ov.get("data.max_train_events", "null")
+        size = "all" if size in ("null", "None") else size
+        mode = "scratch" if ov.get("pretrained", "null") in ("null", "None") else "pretrained"
+        auroc = json.loads((trial / "metrics.json").read_text()).get("test/auroc")
+        if auroc is not None:
+            out[(size, mode)][int(ov.get("seed", 0))] = float(auroc)
+    return out
+
+
+def _size_key(size: str) -> float:
+    return float("inf") if size == "all" else float(size)
+
+
+def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
+    rows = [
+        "| labelled events | scratch AUROC | pre-trained AUROC | gain | seeds |",
+        "| ---: | --- | --- | ---: | --- |",
+    ]
+    for size in sorted({s for s, _ in results}, key=_size_key):
+        cells, means = [], {}
+        for mode in ("scratch", "pretrained"):
+            v = np.array(list(results.get((size, mode), {}).values()))
+            means[mode] = v.mean() if len(v) else np.nan
+            sd = v.std(ddof=1) if len(v) > 1 else np.nan
+            cells.append(f"{means[mode]:.4f} ± {sd:.4f}" if len(v) else "-")
+        seeds = ", ".join(
+            f"{m[0]}:" + "/".join(f"{x:.3f}" for x in results.get((size, m), {}).values())
+            for m in ("scratch", "pretrained")
+        )
+        gain = means["pretrained"] - means["scratch"]
+        rows.append(f"| {size} | {cells[0]} | {cells[1]} | {gain:+.4f} | {seeds} |")
+    return "\n".join(rows)
+
+
+def plot(results: dict[tuple[str, str], dict[int, float]], path: Path, n_all: int) -> None:
+    from psdlab.plots.common import new_figure
+
+    fig, axes = new_figure(size=(5.5, 4.0))
+    ax = axes[0, 0]
+    for mode, color in (("scratch", "tab:blue"), ("pretrained", "tab:red")):
+        sizes = sorted({s for s, m in results if m == mode}, key=_size_key)
+        x = [n_all if s == "all" else int(s) for s in sizes]
+        vals = [np.array(list(results[(s, mode)].values())) for s in sizes]
+        mean = [v.mean() for v in vals]
+        sd = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals]
+        ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3, color=color, label=mode)
+        for xi, v in zip(x, vals):
+            ax.plot([xi] * len(v), v, ".", color=color, alpha=0.4)
+    if ("all", "scratch") in results:
+        ref = np.mean(list(results[("all", "scratch")].values()))
+        ax.axhline(ref, color="0.5", ls="--", lw=0.8, label="scratch, all labels")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training events")
+    ax.set_ylabel("test AUROC (low A/E)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="figure path (PNG)")
+    parser.add_argument("--n-all", type=int, default=36000, help="x position of 'all'")
+    args = parser.parse_args()
+    results = read_trials(args.sweep_dir)
+    print(markdown_table(results))
+    if args.out:
+        plot(results, args.out, args.n_all)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Self-supervised pre-training (issue 19): masking, reconstruction, fine-tuning, label subsets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from psdlab.data import WaveformDataModule
+from psdlab.data.split import strata_codes, stratified_subset
+from psdlab.tasks import Task
+from psdlab.tasks.masking import make_mask
+from psdlab.tasks.parts import ReconstructionPart
+from psdlab.tasks.pretrained import load_backbone_weights
+from psdlab.utils.errors import ConfigError
+from tests._synthetic import write_file
+
+SHAPE = (1, 200)
+PRE = {"window": {"mode": "tp0", "offset": -50, "length": 200}, "baseline": {"stop": 150}}
+CNN = {"_target_": "psdlab.models.CNN", "depth": 2, "width": 8, "head_width": 16}
+RECON = {"_target_": "psdlab.tasks.parts.ReconstructionPart", "mask_size": 10}
+
+
+@pytest.mark.parametrize("mode", ["patches", "spans"])
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
+def test_mask_covers_the_configured_fraction(mode: str, ratio: float) -> None:
+    gen = torch.Generator().manual_seed(0)
+    mask = make_mask(mode, 64, 1000, 25, ratio, gen)
+    assert mask.shape == (64, 1000) and mask.dtype == torch.bool
+    # every event hides exactly that fraction (1000 = 40 patches of 25)
+    assert torch.all(mask.float().mean(dim=1) == ratio)
+    # different events hide different samples; the same generator seed, the same mask
+    assert not torch.equal(mask[0], mask[1])
+    assert torch.equal(mask, make_mask(mode, 64, 1000, 25, ratio, torch.Generator().manual_seed(0)))
+
+
+def test_masked_input_and_loss_use_only_hidden_samples() -> None:
+    part = ReconstructionPart(16, SHAPE, mask_ratio=0.3, mask_size=10, mask_value=-1.0)
+    x = torch.rand(4, *SHAPE)
+    batch = part.prepare_batch({"waveform": x, "id": torch.arange(4)}, training=False)
+    m = batch["recon_mask"]
+    assert torch.all(batch["waveform"][:, 0][m] == -1.0)
+    assert torch.equal(batch["waveform"][:, 0][~m], x[:, 0][~m])
+    # a perfect reconstruction on the hidden samples, garbage elsewhere: zero loss
+    raw = torch.where(m.unsqueeze(1), x, torch.full_like(x, 5.0))
+    assert part.loss(raw, batch).item() == 0.0
+    # evaluation masks are the same for the same events (comparable across epochs/models)
+    again = part.prepare_batch({"waveform": x, "id": torch.arange(4)}, training=False)
+    assert torch.equal(again["recon_mask"], m)
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    labelled = write_file(tmp_path / "train.hdf5", n=400, seed=1)
+    unlabelled = write_file(tmp_path / "npml.hdf5", n=400, seed=2, labelled=False)
+    return labelled, unlabelled
+
+
+def _dm(train: Path, test: Path, tmp_path: Path, **kwargs) -> WaveformDataModule:
+    schema = {"trace_length": 600}
+    return WaveformDataModule(
+        str(train),
+        str(test),
+        schema=schema,
+        preprocess=PRE,
+        cache_dir=tmp_path / "c",
+        batch_size=32,
+        **kwargs,
+    )
+
+
+def test_pretraining_reduces_reconstruction_loss_on_unlabelled_files(tmp_path: Path) -> None:
+    import lightning as L
+
+    labelled, unlabelled = _files(tmp_path)
+    # no targets, no energy part: unlabelled files are fine for train and test
+    dm = _dm(unlabelled, unlabelled, tmp_path, targets=[], need_energy=None, seed=0)
+    torch.manual_seed(0)
+    task = Task(
+        CNN,
+        {"recon": RECON},
+        optimizer={"_target_": "torch.optim.Adam", "lr": 3e-3},
+        input_shape=SHAPE,
+        monitor="val/recon_mse_masked",
+    )
+    trainer = L.Trainer(
+        max_epochs=6,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    before = trainer.validate(task, datamodule=dm, verbose=False)[0]["val/recon_mse_masked"]
+    trainer.fit(task, datamodule=dm)
+    after = float(trainer.callback_metrics["val/recon_mse_masked"])
+    assert after < 0.5 * before
+    # the labelled data module refuses the same unlabelled file for training
+    with pytest.raises(Exception, match="label 'low_avse' needed"):
+        _dm(unlabelled, labelled, tmp_path, targets=["low_avse"]).setup("fit")
+
+
+def test_finetuning_loads_encoder_by_value_and_trains_the_head(tmp_path: Path) -> None:
+    import lightning as L
+
+    labelled, _ = _files(tmp_path)
+    source = Task(CNN, {"recon": RECON}, input_shape=SHAPE)
+    with torch.no_grad():
+        for p in source.net.parameters():
+            p.normal_()
+    ckpt = tmp_path / "pre.ckpt"
+    torch.save({"hyper_parameters": dict(source.hparams), "state_dict": source.state_dict()}, ckpt)
+
+    psd = {"psd": {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}}
+    finetune = {"freeze_epochs": 1, "encoder_lr_factor": 0.1}
+    task = Task(CNN, psd, input_shape=SHAPE, finetune=finetune)
+    names = load_backbone_weights(task, ckpt)
+    assert names and set(names) == set(source.net.state_dict())
+    for key, value in source.net.state_dict().items():
+        assert torch.equal(task.net.state_dict()[key], value), key
+    loaded = {k: v.clone() for k, v in task.net.state_dict().items()}
+    head = {k: v.clone() for k, v in task.parts.psd.head.state_dict().items()}
+
+    dm = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=0)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(task, datamodule=dm)
+    # epoch 0 is frozen: backbone weights unchanged (BatchNorm statistics may move), head trained
+    for key, value in task.net.state_dict().items():
+        if "running" not in key and "num_batches" not in key and "bn" not in key:
+            assert torch.equal(value, loaded[key]) or value.ndim == 1, key
+    conv = [k for k in loaded if k.endswith("weight") and loaded[k].ndim > 1]
+    assert all(torch.equal(task.net.state_dict()[k], loaded[k]) for k in conv)
+    assert any(not torch.equal(v, head[k]) for k, v in task.parts.psd.head.state_dict().items())
+    # the encoder has its own, lower learning rate
+    groups = trainer.optimizers[0].param_groups
+    assert groups[0]["lr"] == pytest.approx(0.1 * groups[1]["lr"])
+
+    other = Task({**CNN, "width": 4}, psd, input_shape=SHAPE)
+    with pytest.raises(ConfigError, match="width"):
+        load_backbone_weights(other, ckpt)
+
+
+def test_labelled_subset_is_stratified_and_reproducible(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.random((5000, 2)) < [0.1, 0.6]
+    strata = strata_codes(labels)
+    positions = np.arange(5000) * 3
+    a = stratified_subset(positions, 300, seed=7, strata=strata)
+    assert len(a) == 300 and np.array_equal(a, stratified_subset(positions, 300, 7, strata))
+    assert not np.array_equal(a, stratified_subset(positions, 300, 8, strata))
+    assert set(a) <= set(positions)
+    full = np.bincount(strata, minlength=4) / len(strata)
+    sub = np.bincount(strata[a // 3], minlength=4) / len(a)
+    assert np.all(np.abs(sub - full) <= 1.0 / 300 + 1e-9)
+
+    labelled, _ = _files(tmp_path)
+    dm = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=1, max_train_events=100)
+    dm.setup("fit")
+    train_ids = dm.split_metadata("train")["id"]
+    assert len(train_ids) == 100 and len(dm.split_metadata("val")["id"]) == 80
+    dm2 = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=1, max_train_events=100)
+    dm2.setup("fit")
+    assert np.array_equal(train_ids, dm2.split_metadata("train")["id"])
+    full_dm = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=1)
+    full_dm.setup("fit")
+    p_full = full_dm.positive_fraction("low_avse")
+    assert abs(dm.positive_fraction("low_avse") - p_full) <= 1.0 / 100 + 1e-9
+
+
+def test_pretrain_then_finetune_end_to_end(compose_train_cfg, tmp_path: Path) -> None:
+    from psdlab.run.train import train
+
+    pre_dir = tmp_path / "pre"
+    cfg = compose_train_cfg("task=pretrain", "model=cnn", "debug=limit_batches", run_dir=pre_dir)
+    # no targets and no energy part: the data module asks for neither
+    assert cfg.data.need_energy is None and not cfg.data.targets
+    assert cfg.task.monitor == "val/recon_mse_masked"
+    train(cfg)
+    metrics = json.loads((pre_dir / "metrics.json").read_text())
+    assert metrics["test/recon_mse_masked"] > 0
+    assert list((pre_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+    ft_dir = tmp_path / "ft"
+    ckpt = pre_dir / "checkpoints" / "best.ckpt"
+    cfg = compose_train_cfg(
+        "task=avse",
+        "model=cnn",
+        "debug=limit_batches",
+        f"pretrained={ckpt}",
+        "finetune.freeze_epochs=1",
+        "data.max_train_events=200",
+        run_dir=ft_dir,
+    )
+    train(cfg)
+    hp = torch.load(ft_dir / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
+    assert hp["finetune"]["pretrained"] == str(ckpt) and hp["finetune"]["freeze_epochs"] == 1
+    assert 0.0 <= json.loads((ft_dir / "metrics.json").read_text())["test/auroc"] <= 1.0
