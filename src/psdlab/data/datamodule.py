@@ -42,6 +42,7 @@ from psdlab.data.scaler import StandardScaler, split_standardize
 from psdlab.data.schema import DataSchema
 from psdlab.data.selection import (
     Source,
+    check_choices,
     check_bad_events,
     file_labels,
     make_source,
@@ -53,16 +54,6 @@ from psdlab.utils.config import to_plain
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "predict")
-
-
-def _check_choices(on_bad_event: str, split_group: str | None, in_memory: bool | str) -> None:
-    """Reject a mistyped option at construction, not after the cache is built."""
-    if on_bad_event not in ("drop", "raise"):
-        raise DataError(f"on_bad_event must be drop|raise, got '{on_bad_event}'")
-    if split_group not in (None, "run_number", "detector"):
-        raise DataError(f"split_group must be null|run_number|detector, got '{split_group}'")
-    if str(in_memory) not in ("auto", "True", "False", "true", "false"):
-        raise DataError(f"in_memory must be auto|true|false, got '{in_memory}'")
 
 
 class WaveformDataModule(L.LightningDataModule):
@@ -103,21 +94,14 @@ class WaveformDataModule(L.LightningDataModule):
         need_energy: bool | str | None = True,
     ) -> None:
         super().__init__()
-        schema = to_plain(schema)
-        self.schema = schema if isinstance(schema, DataSchema) else DataSchema.from_dict(schema)
-        self.targets = list(to_plain(targets) or [])
-        for t in self.targets:
-            self.schema.label_dataset(t)  # unknown logical label -> clear KeyError now
-        self.label_source = make_label_source(labels)
-        if self.targets:
-            self.label_source.check_targets(self.targets)
+        self._set_labels(schema, targets, labels)
         pre_cfg, standardize = split_standardize(preprocess)
         self.preprocessor = Preprocessor.from_config(pre_cfg)
         self.scaler = StandardScaler() if standardize else None
         self.train_files, self.test_files = to_plain(train_files), to_plain(test_files)
         self.predict_files, self.generate = to_plain(predict_files), to_plain(generate)
         self.energy_range = parse_energy_range(energy_range)
-        _check_choices(on_bad_event, split_group, in_memory)
+        check_choices(on_bad_event, split_group, in_memory)
         self.val_fraction, self.split_group, self.stratify = val_fraction, split_group, stratify
         self.sampling, self.batch_size = sampling, int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -136,6 +120,19 @@ class WaveformDataModule(L.LightningDataModule):
         self.label_summary: dict[str, dict[str, Any]] = {}
         self._positions: dict[str, np.ndarray] = {}
         self._input_shape = self._configured_shape()
+
+    def _set_labels(
+        self, schema: Any, targets: Sequence[str], labels: Mapping[str, Any] | str | None
+    ) -> None:
+        """Schema, targets and label source, each checked against the others now."""
+        schema = to_plain(schema)
+        self.schema = schema if isinstance(schema, DataSchema) else DataSchema.from_dict(schema)
+        self.targets = list(to_plain(targets) or [])
+        for t in self.targets:
+            self.schema.label_dataset(t)  # unknown logical label -> clear KeyError now
+        self.label_source = make_label_source(labels)
+        if self.targets:
+            self.label_source.check_targets(self.targets)
 
     def _configured_shape(self) -> tuple[int, int] | None:
         """(C, L) from the preprocessing and the schema's trace length; None when a schema

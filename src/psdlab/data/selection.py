@@ -179,3 +179,13 @@ def load_in_memory(n: int, cache: CachedArrays, in_memory: bool | str) -> bool:
         return mode == "true"
     need = n * int(np.prod(cache.waveform.shape[1:])) * cache.waveform.dtype.itemsize
     return need < 0.5 * psutil.virtual_memory().available
+
+
+def check_choices(on_bad_event: str, split_group: str | None, in_memory: bool | str) -> None:
+    """Reject a mistyped option at construction, not after the cache is built."""
+    if on_bad_event not in ("drop", "raise"):
+        raise DataError(f"on_bad_event must be drop|raise, got '{on_bad_event}'")
+    if split_group not in (None, "run_number", "detector"):
+        raise DataError(f"split_group must be null|run_number|detector, got '{split_group}'")
+    if str(in_memory) not in ("auto", "True", "False", "true", "false"):
+        raise DataError(f"in_memory must be auto|true|false, got '{in_memory}'")
