@@ -1,7 +1,7 @@
 """Summarise a label-efficiency multirun: test AUROC vs labelled events, scratch vs
 pre-trained (docs/results.md, "Self-supervised pre-training").
 
-    python bench/label_efficiency.py outputs/ssl/study [--out docs/figures/label_efficiency.png]
+    python bench/label_efficiency.py SWEEP_DIR [SWEEP_DIR ...] [--out docs/figures/label_efficiency.png]
 
 Reads each trial's ``.hydra/overrides.yaml`` (``data.max_train_events``, ``pretrained``,
 ``seed``) and ``metrics.json`` (``test/auroc``); prints mean, sample standard deviation and
@@ -39,23 +39,30 @@ def _size_key(size: str) -> float:
 
 
 def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
+    """Mean ± sample std per mode, the paired gain (same seed = same labelled subset) and the
+    per-seed values in seed order."""
     rows = [
-        "| labelled events | scratch AUROC | pre-trained AUROC | gain | seeds |",
-        "| ---: | --- | --- | ---: | --- |",
+        "| labelled events | scratch AUROC | pre-trained AUROC | gain (mean ± std of paired) "
+        "| per seed: scratch / pre-trained |",
+        "| ---: | --- | --- | --- | --- |",
     ]
     for size in sorted({s for s, _ in results}, key=_size_key):
-        cells, means = [], {}
-        for mode in ("scratch", "pretrained"):
-            v = np.array(list(results.get((size, mode), {}).values()))
-            means[mode] = v.mean() if len(v) else np.nan
-            sd = v.std(ddof=1) if len(v) > 1 else np.nan
-            cells.append(f"{means[mode]:.4f} ± {sd:.4f}" if len(v) else "-")
-        seeds = ", ".join(
-            f"{m[0]}:" + "/".join(f"{x:.3f}" for x in results.get((size, m), {}).values())
-            for m in ("scratch", "pretrained")
+        sc, pt = results.get((size, "scratch"), {}), results.get((size, "pretrained"), {})
+        cells = []
+        for vals in (sc, pt):
+            v = np.array([vals[k] for k in sorted(vals)])
+            sd = f"{v.std(ddof=1):.4f}" if len(v) > 1 else "-"
+            cells.append(f"{v.mean():.4f} ± {sd}" if len(v) else "-")
+        both = sorted(set(sc) & set(pt))
+        diff = np.array([pt[k] - sc[k] for k in both])
+        gain = "-"
+        if len(diff):
+            sd = f"{diff.std(ddof=1):.4f}" if len(diff) > 1 else "-"
+            gain = f"{diff.mean():+.4f} ± {sd}"
+        seeds = "; ".join(
+            f"{k}: {sc[k]:.4f} / " + (f"{pt[k]:.4f}" if k in pt else "-") for k in sorted(sc)
         )
-        gain = means["pretrained"] - means["scratch"]
-        rows.append(f"| {size} | {cells[0]} | {cells[1]} | {gain:+.4f} | {seeds} |")
+        rows.append(f"| {size} | {cells[0]} | {cells[1]} | {gain} | {seeds} |")
     return "\n".join(rows)
 
 
@@ -85,11 +92,14 @@ def plot(results: dict[tuple[str, str], dict[int, float]], path: Path, n_all: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("sweep_dirs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=None, help="figure path (PNG)")
-    parser.add_argument("--n-all", type=int, default=36000, help="x position of 'all'")
+    parser.add_argument("--n-all", type=int, default=32000, help="x position of 'all'")
     args = parser.parse_args()
-    results = read_trials(args.sweep_dir)
+    results: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for sweep_dir in args.sweep_dirs:
+        for key, values in read_trials(sweep_dir).items():
+            results[key].update(values)
     print(markdown_table(results))
     if args.out:
         plot(results, args.out, args.n_all)

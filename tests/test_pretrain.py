@@ -52,6 +52,31 @@ def test_masked_input_and_loss_use_only_hidden_samples() -> None:
     assert torch.equal(again["recon_mask"], m)
 
 
+@pytest.mark.parametrize(
+    "net",
+    [CNN, {"_target_": "psdlab.models.Transformer", "depth": 1, "width": 16, "patch_size": 10}],
+    ids=["cnn", "transformer"],
+)
+def test_reconstruction_loss_falls_for_cnn_and_transformer(net: dict) -> None:
+    """The decoder reads pooled features, so every backbone pre-trains the same way."""
+    torch.manual_seed(0)
+    task = Task(net, {"recon": RECON}, input_shape=SHAPE)
+    t = torch.linspace(-3, 3, SHAPE[1])
+    x = torch.sigmoid(t * torch.rand(64, 1, 1) * 4 + torch.randn(64, 1, 1)).expand(64, *SHAPE)
+    batch = {"waveform": x.contiguous(), "id": torch.arange(64)}
+    opt = torch.optim.Adam(task.parameters(), lr=3e-3)
+    task.train()
+    losses = []
+    for _ in range(60):
+        b = task._prepare(batch)
+        loss, _ = task._loss(task(b["waveform"]), b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5])
+
+
 def _files(tmp_path: Path) -> tuple[Path, Path]:
     labelled = write_file(tmp_path / "train.hdf5", n=400, seed=1)
     unlabelled = write_file(tmp_path / "npml.hdf5", n=400, seed=2, labelled=False)
