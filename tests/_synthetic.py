@@ -8,6 +8,27 @@ import h5py
 import numpy as np
 
 LABELS = ("low_avse", "high_avse", "dcr", "lq")
+# the data config of the files make_arrays writes: 600-sample traces, rise near sample 200
+SCHEMA = {"trace_length": 600}
+PRE = {
+    "baseline": {"enabled": True, "start": 0, "stop": 150},
+    "window": {"mode": "tp0", "offset": -100, "length": 300},
+    "normalize": "minmax",
+}
+
+
+def quiet_trainer(**kwargs):
+    """A CPU Lightning Trainer that writes nothing and prints no bars or summaries."""
+    import lightning as L
+
+    args = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+    }
+    return L.Trainer(**{**args, **kwargs})
 
 
 def make_arrays(n: int = 300, length: int = 600, seed: int = 0, id_offset: int = 0) -> dict:

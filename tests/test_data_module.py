@@ -10,16 +10,9 @@ import torch
 from psdlab.data import DataError, WaveformDataModule
 
 try:
-    from _synthetic import write_file
+    from _synthetic import PRE, SCHEMA, quiet_trainer, write_file
 except ImportError:  # tests/ imported as a package
-    from tests._synthetic import write_file
-
-SCHEMA = {"trace_length": 600}
-PRE = {
-    "baseline": {"enabled": True, "start": 0, "stop": 150},
-    "window": {"mode": "tp0", "offset": -100, "length": 300},
-    "normalize": "minmax",
-}
+    from tests._synthetic import PRE, SCHEMA, quiet_trainer, write_file
 
 
 @pytest.fixture(scope="module")
@@ -272,15 +265,7 @@ class _ShapeOnly(L.LightningModule):
 def test_trainer_drives_prepare_and_setup(tmp_path):
     dm = _generating_datamodule(tmp_path, preprocess=dict(PRE, standardize=True), batch_size=50)
     model = _ShapeOnly(dm.input_shape)  # no prepare_data/setup before the Trainer
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     assert model.pos_frac == pytest.approx(dm.split_metadata("train")["lq"].mean())
     assert dm.scaler.fitted

@@ -11,9 +11,9 @@ from psdlab.data import WaveformDataModule
 from psdlab.data.sampler import IndexBatchSampler
 
 try:
-    from _synthetic import write_file
+    from _synthetic import quiet_trainer, write_file
 except ImportError:  # tests/ imported as a package
-    from tests._synthetic import write_file
+    from tests._synthetic import quiet_trainer, write_file
 
 
 def _all(sampler):
@@ -108,14 +108,7 @@ def test_lightning_fit_with_balanced_sampling(tmp_path):
     )
     dm.setup("fit")
     model = _Tiny(dm.input_shape)
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=2)
     trainer.fit(model, datamodule=dm)
     assert len(model.seen) == 2 * 6  # 240 train events / 40, both epochs
     meta = dm.split_metadata("train")

@@ -20,18 +20,12 @@ from psdlab.data import DataError, WaveformDataModule
 from psdlab.data.labels import LineLabels, NoiseMatch, make_label_source, score_energy_correlation
 
 try:
-    from _synthetic import make_arrays
+    from _synthetic import PRE, SCHEMA, make_arrays
     from conftest import compose_config
 except ImportError:  # tests/ imported as a package
-    from tests._synthetic import make_arrays
+    from tests._synthetic import PRE, SCHEMA, make_arrays
     from tests.conftest import compose_config
 
-SCHEMA = {"trace_length": 600}
-PRE = {
-    "baseline": {"enabled": True, "start": 0, "stop": 150},
-    "window": {"mode": "tp0", "offset": -100, "length": 300},
-    "normalize": "minmax",
-}
 # energies (keV) cycled over the events: in the DEP, Bi212, SEP, FEP windows, in a DEP side
 # band, and outside every window
 ENERGIES = np.array([1592.5, 1620.0, 2103.0, 2614.5, 1582.0, 1000.0, 2400.0, 500.0])

@@ -16,7 +16,7 @@ from psdlab.tasks.masking import make_mask
 from psdlab.tasks.parts import ReconstructionPart
 from psdlab.tasks.pretrained import load_backbone_weights
 from psdlab.utils.errors import ConfigError
-from tests._synthetic import write_file
+from tests._synthetic import quiet_trainer, write_file
 
 SHAPE = (1, 200)
 PRE = {"window": {"mode": "tp0", "offset": -50, "length": 200}, "baseline": {"stop": 150}}
@@ -97,7 +97,6 @@ def _dm(train: Path, test: Path, tmp_path: Path, **kwargs) -> WaveformDataModule
 
 
 def test_pretraining_reduces_reconstruction_loss_on_unlabelled_files(tmp_path: Path) -> None:
-    import lightning as L
 
     labelled, unlabelled = _files(tmp_path)
     # no targets, no energy part: unlabelled files are fine for train and test
@@ -110,14 +109,7 @@ def test_pretraining_reduces_reconstruction_loss_on_unlabelled_files(tmp_path: P
         input_shape=SHAPE,
         monitor="val/recon_mse_masked",
     )
-    trainer = L.Trainer(
-        max_epochs=6,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=6)
     before = trainer.validate(task, datamodule=dm, verbose=False)[0]["val/recon_mse_masked"]
     trainer.fit(task, datamodule=dm)
     after = float(trainer.callback_metrics["val/recon_mse_masked"])
@@ -128,7 +120,6 @@ def test_pretraining_reduces_reconstruction_loss_on_unlabelled_files(tmp_path: P
 
 
 def test_finetuning_loads_encoder_by_value_and_trains_the_head(tmp_path: Path) -> None:
-    import lightning as L
 
     labelled, _ = _files(tmp_path)
     source = Task(CNN, {"recon": RECON}, input_shape=SHAPE)
@@ -149,14 +140,7 @@ def test_finetuning_loads_encoder_by_value_and_trains_the_head(tmp_path: Path) -
     head = {k: v.clone() for k, v in task.parts.psd.head.state_dict().items()}
 
     dm = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=0)
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=1)
     trainer.fit(task, datamodule=dm)
     # epoch 0 is frozen: backbone weights unchanged (BatchNorm statistics may move), head trained
     for key, value in task.net.state_dict().items():
