@@ -162,7 +162,7 @@ def test_npml_predict_ok_train_error(files, tmp_path):
     )
     dm.setup("predict")
     batch = next(iter(dm.predict_dataloader()))
-    assert set(batch) == {"waveform", "id"}
+    assert set(batch) == {"waveform", "id", "detector"}  # no labels, no energy
     assert len(dm.split_metadata("predict")["id"]) == 100
     bad = make_dm(files, tmp_path, train_files=str(files / "MJD_NPML_0.hdf5"))
     with pytest.raises(DataError, match=r"MJD_NPML_0.hdf5 \[dataset 'psd_label_low_avse'\]"):

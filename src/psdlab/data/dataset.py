@@ -31,10 +31,13 @@ class BatchDataset(Dataset):
         scaler: StandardScaler | None,
         weight: np.ndarray | None = None,
         augment: Augment | None = None,
+        detector: np.ndarray | None = None,
     ) -> None:
         self.waveform, self.rows, self.ids = waveform, rows, ids
         self.labels, self.energy, self.scaler = labels, energy, scaler
         self.weight, self.augment = weight, augment
+        # the channel of each event: an energy part applies its per-channel gain with it
+        self.detector = detector
 
     @classmethod
     def from_source(
@@ -49,6 +52,9 @@ class BatchDataset(Dataset):
         def compact(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else np.ascontiguousarray(a[positions])
 
+        detector = src.cache.metadata.get("detector")
+        if detector is not None:
+            detector = np.ascontiguousarray(detector[src.cache_rows[positions]], dtype=np.int64)
         return cls(
             src.waveform,
             src.rows[positions],
@@ -58,6 +64,7 @@ class BatchDataset(Dataset):
             scaler,
             compact(src.weight),
             augment,
+            detector,
         )
 
     def __len__(self) -> int:
@@ -79,4 +86,6 @@ class BatchDataset(Dataset):
             batch["energy"] = torch.from_numpy(self.energy[pos])
         if self.weight is not None:
             batch["weight"] = torch.from_numpy(self.weight[pos])
+        if self.detector is not None:
+            batch["detector"] = torch.from_numpy(self.detector[pos])
         return batch
