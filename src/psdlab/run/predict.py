@@ -91,14 +91,16 @@ def _network_columns(
 
 def score_file(
     cfg: DictConfig, run_cfg: DictConfig, task: Task, file: Path
-) -> dict[str, np.ndarray]:
-    """Per-event table of one file: metadata, network outputs, classical parameters."""
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-event table of one file (metadata, network outputs, classical parameters) and the
+    file attributes that record how the classical parameters were made."""
     with tempfile.TemporaryDirectory(prefix="psdlab-predict-") as cache_dir:
         datamodule = build_datamodule(prediction_data_config(run_cfg, file, cfg, cache_dir))
         trainer = hydra.utils.instantiate(cfg.trainer)
         # ckpt_path restores the data module's state too (the training split's scaler)
         batches = trainer.predict(task, datamodule=datamodule, ckpt_path=str(cfg.ckpt_path))
         meta = datamodule.split_metadata("predict")
+        schema = datamodule.schema
     if not batches:
         return {}, {}
     table = _network_columns(task, batches)
@@ -107,19 +109,18 @@ def score_file(
     table.update({k: np.asarray(meta[k]) for k in META_COLUMNS if k in meta and k != "id"})
     attrs: dict[str, Any] = {}
     if cfg.get("classical", True):
-        columns, attrs = classical_columns(cfg, file, run_cfg, table)
+        columns, attrs = classical_columns(cfg, file, schema, table)
         table.update(columns)
     return table, attrs
 
 
 def classical_columns(
-    cfg: DictConfig, file: Path, run_cfg: DictConfig, table: Mapping[str, np.ndarray]
+    cfg: DictConfig, file: Path, schema: DataSchema, table: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events,
     and how they were made (``classical_notes``, ``decay_constants`` as JSON attributes)."""
     from psdlab.report.classical import classical_parameters
 
-    schema = DataSchema.from_dict(to_plain(prediction_data_config(run_cfg, file, cfg, "").schema))
     result = classical_parameters(
         [file], schema, table["id"], table.get("energy"), tau_us=to_plain(cfg.get("tau_us"))
     )

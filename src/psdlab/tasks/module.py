@@ -279,7 +279,7 @@ class Task(L.LightningModule):
 
     # ------------------------------------------------------------------ TensorBoard
     def hp_metric_keys(self) -> list[str]:
-        """Keys registered in TensorBoard's HPARAMS tab (logged later with those names)."""
+        """The hp/* scalars this task logs: TensorBoard's HPARAMS tab shows them as metrics."""
         keys = ["hp/val_best"]
         for part in self.parts.values():
             keys += [f"hp/test_{m}" for m in part.test_metric_names]
@@ -291,7 +291,7 @@ class Task(L.LightningModule):
         # metrics are declared without values and logged when they exist.
         hparams = self.run_hparams or task_hparams(self.hparams)
         for logger in self._tensorboard_loggers():
-            declare_hparams(logger, hparams, self.hp_metric_keys())
+            declare_hparams(logger, hparams)
 
     def _tensorboard_loggers(self) -> list[TensorBoardLogger]:
         return [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]

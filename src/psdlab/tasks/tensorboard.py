@@ -13,19 +13,17 @@ those by default, and takes the metrics from the scalars the runs logged (``hp/*
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 
-def declare_hparams(
-    logger: TensorBoardLogger, hparams: Mapping[str, Any], metric_keys: Iterable[str]
-) -> None:
-    """Write the run's HPARAMS session records (its hyperparameters); no metric value and no
-    experiment record (``metric_keys`` are the scalars the run will log under ``hp/``)."""
-    _, session_start, session_end = hparams_summary(dict(hparams), dict.fromkeys(metric_keys, 0.0))
+def declare_hparams(logger: TensorBoardLogger, hparams: Mapping[str, Any]) -> None:
+    """Write the run's HPARAMS session records (its hyperparameters): no metric value and no
+    experiment record; the metrics are the scalars the run logs (``hp/*``, ``val/*``)."""
+    _, session_start, session_end = hparams_summary(dict(hparams), {})
     # ranks other than 0 get Lightning's dummy experiment, which writes nothing
     writer = getattr(logger.experiment, "_get_file_writer", lambda: None)()
     if writer is None:
