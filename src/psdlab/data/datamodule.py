@@ -42,8 +42,8 @@ from psdlab.data.scaler import StandardScaler, split_standardize
 from psdlab.data.schema import DataSchema
 from psdlab.data.selection import (
     Source,
-    check_choices,
     check_bad_events,
+    check_choices,
     file_labels,
     make_source,
     parse_energy_range,
