@@ -84,6 +84,21 @@ def _bad_events_file(tmp_path):
     return write_file(tmp_path / "bad.hdf5", override={"raw_waveform": wf, "tp0": tp0})
 
 
+def test_rise_window_needs_no_tp0_and_flags_events_without_a_rise(tmp_path):
+    """Rise alignment works on files without tp0 (unlabelled files may lack it); an event
+    without a rise point is dropped or rejected like a bad tp0, named by its waveform."""
+    wf = make_arrays(300, 600)["raw_waveform"]
+    wf[5] = 1000.0  # flat: no rise point
+    p = write_file(tmp_path / "notp0.hdf5", drop=("tp0",), override={"raw_waveform": wf})
+    rise = {**PRE, "window": {"mode": "rise", "offset": -100, "length": 300}}
+    msg = check(p, tmp_path, "on_bad_event=raise", preprocess=rise, on_bad_event="raise")
+    assert "[dataset 'raw_waveform']: 1 events without a rise point" in msg
+    dm = dm_for(p, tmp_path, preprocess=rise, on_bad_event="drop", val_fraction=0.0)
+    dm.setup("fit")
+    ids = dm.split_metadata("train")["id"]
+    assert len(ids) == 299 and 5 not in set(ids.tolist())
+
+
 def test_nan_and_bad_tp0_drop_or_raise(tmp_path, caplog):
     p = _bad_events_file(tmp_path)
     msg = check(p, tmp_path, "on_bad_event=raise", on_bad_event="raise")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from psdlab.data import DataError, Preprocessor, StandardScaler
+from psdlab.data.alignment import rise_points
 
 try:
     from _synthetic import make_arrays
@@ -135,3 +136,100 @@ def test_standard_scaler_matches_numpy():
     s2 = StandardScaler()
     s2.load_state_dict(s.state_dict())
     np.testing.assert_array_equal(s2.mean, s.mean)
+
+
+def _ramps(n: int = 120, length: int = 1200, seed: int = 5):
+    """Linear 40-sample rises at known positions (50 % point at ``half``), amplitudes over
+    two decades, slow decay, small noise; tp0 jittered by up to +-30 samples around the
+    rise start, as a threshold trigger's estimate would be."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    start = rng.integers(300, 500, n)
+    amp = 10 ** rng.uniform(1.7, 3.3, n)
+    x = np.clip((t[None] - start[:, None]) / 40.0, 0.0, 1.0)
+    decay = np.exp(-np.clip(t[None] - start[:, None] - 40, 0, None) / 5000.0)
+    raw = 100.0 + amp[:, None] * x * decay + rng.normal(0, 0.3, (n, length))
+    tp0 = start + rng.integers(-30, 31, n)
+    return raw, tp0, start + 20
+
+
+def _crossing(out: np.ndarray) -> np.ndarray:
+    """First sample of each min-max normalised window at 0.5."""
+    return (out[:, 0] >= 0.5).argmax(axis=1)
+
+
+def test_rise_window_removes_tp0_jitter():
+    raw, tp0, half = _ramps()
+    win = {"offset": -50, "length": 300}
+    rise = _pre(baseline={"stop": 250}, window={"mode": "rise", **win}, normalize="minmax")
+    res = rise.apply(raw, tp0)
+    assert res.valid.all() and res.waveform.shape == (len(raw), 1, 300)
+    assert np.abs(_crossing(res.waveform) - 50).max() <= 1
+    point, found = rise_points(raw, raw[:, :250].mean(axis=1), tp0, 0.5, 5, 200, 600)
+    assert found.all() and np.abs(point - half).max() <= 1
+    trig = _pre(baseline={"stop": 250}, window={"mode": "tp0", **win}, normalize="minmax")
+    spread = np.ptp(_crossing(trig.apply(raw, tp0).waveform))
+    assert spread > 20  # the trigger jitter, which rise mode removes
+    # without tp0 (unlabelled files; the cache writes -1 where a file has none): whole trace
+    for missing in (None, np.full(len(raw), -1)):
+        np.testing.assert_array_equal(rise.apply(raw, missing).waveform, res.waveform)
+    # no baseline step: the level is still measured from the pre-trigger mean
+    off = {"enabled": False, "stop": 250}
+    nobl = _pre(baseline=off, window={"mode": "rise", **win}, normalize="minmax").apply(raw, tp0)
+    np.testing.assert_array_equal(nobl.valid, res.valid)
+    assert np.abs(_crossing(nobl.waveform) - 50).max() <= 1
+
+
+def test_rise_window_invalid_events():
+    raw, tp0, half = _ramps(n=6)
+    raw, tp0 = raw.copy(), tp0.copy()
+    raw[1] = 100.0  # flat: no rise point
+    tp0[2] = half[2] + 500  # tp0 far off: the search starts on the pulse's tail
+    bl = {"enabled": False, "stop": 250}  # the rise level is measured from it all the same
+    p = _pre(baseline=bl, window={"mode": "rise", "offset": -50, "length": 300})
+    late = _pre(baseline=bl, window={"mode": "rise", "offset": 700, "length": 300})
+    res = p.apply(raw, tp0)
+    assert res.valid.tolist() == [True, False, False, True, True, True]
+    assert res.n_bad_tp0 == 2 and res.n_nonfinite == 0
+    assert (res.waveform[~res.valid] == 0).all()
+    res = late.apply(raw, tp0)
+    assert not res.valid.any() and res.n_bad_tp0 == 6
+    with pytest.raises(DataError, match="rise_fraction"):
+        _pre(window={"mode": "rise", "rise_fraction": 1.5})
+    assert not Preprocessor.from_config({"window": {"mode": "rise"}}).needs_tp0()
+
+
+def test_new_keys_keep_old_cache_keys():
+    """Defaults of keys added later are left out of to_dict, so old cache keys stay valid."""
+    d = Preprocessor.from_config(None).to_dict()
+    assert set(d["window"]) == {"mode", "start", "offset", "length"}
+    assert "amplitude_channel" not in d
+    p = Preprocessor.from_config(
+        {"window": {"mode": "rise", "rise_fraction": 0.9}, "amplitude_channel": True}
+    )
+    d = p.to_dict()
+    assert d["window"]["rise_fraction"] == 0.9 and d["amplitude_channel"] is True
+    assert Preprocessor.from_config(d) == p
+
+
+def test_amplitude_channel(raw):
+    wf, tp0, e = raw
+    wf = wf.copy()
+    wf[3] = 7.0  # zero pulse height: no amplitude, invalid
+    p = _pre(
+        baseline={"enabled": True, "stop": 100},
+        window={"mode": "tp0", "offset": -100, "length": 250},
+        normalize="minmax",
+        current=True,
+        amplitude_channel=True,
+    )
+    assert p.channels == 3 and p.output_shape(600) == (3, 250)
+    res = p.apply(wf, tp0, e)
+    assert res.waveform.shape == (40, 3, 250)
+    assert res.valid.sum() == 39 and not res.valid[3] and res.n_nonfinite == 1
+    for i in (0, 1, 7):
+        w = wf[i, tp0[i] - 100 : tp0[i] + 150] - wf[i, :100].mean()
+        np.testing.assert_allclose(res.waveform[i, 2], np.log10(np.ptp(w)), rtol=1e-5)
+    # the shape channels are those without the amplitude channel
+    ref = _pre(**{**p.to_dict(), "amplitude_channel": False}).apply(wf, tp0, e).waveform
+    np.testing.assert_array_equal(res.waveform[res.valid, :2], ref[res.valid])

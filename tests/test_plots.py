@@ -114,3 +114,16 @@ def test_example_waveforms_physics_axes_and_captions():
     assert "keV" in title and "low_avse: score" in title
     assert "label pass" in title or "label fail" in title
     assert waveform_axis(normalize="none")["amplitude_label"] == "amplitude [ADC]"
+
+
+def test_example_waveforms_rise_axis_without_amplitude_channel():
+    """Rise-aligned windows count time from the rise point; the constant log10 amplitude
+    channel is left out of the pulse plots (it would flatten them)."""
+    from psdlab.plots import waveform_axis, waveform_examples_figure
+
+    axis = waveform_axis(window_mode="rise", window_offset=-100, amplitude_channel=True)
+    assert axis["time_label"] == "time from the rise point [us]"
+    assert axis["time_offset_us"] == pytest.approx(-1.0)
+    w = np.stack([np.linspace(0, 1, 50), np.full(50, 3.2)])[None].repeat(2, axis=0)
+    fig = waveform_examples_figure(w, ["a", "b"], **axis)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 1]

@@ -72,13 +72,16 @@ def check_bad_events(
         if f["n_nonfinite"]:
             parts.append(
                 f"{f['path']} [dataset '{schema.waveform}']: {f['n_nonfinite']} events "
-                "with NaN/Inf in the used samples (or non-positive energy)"
+                "with NaN/Inf in the used samples (or non-positive energy, or zero height)"
             )
         if f["n_bad_tp0"]:
+            rise = window.mode == "rise"
             parts.append(
-                f"{f['path']} [dataset '{schema.tp0}']: {f['n_bad_tp0']} events whose "
-                f"tp0 puts the window (offset {window.offset}, length "
-                f"{window.length}) outside the trace"
+                f"{f['path']} [dataset '{schema.waveform if rise else schema.tp0}']: "
+                f"{f['n_bad_tp0']} events "
+                + ("without a rise point or whose rise point" if rise else "whose tp0")
+                + f" puts the window (offset {window.offset}, length {window.length}) "
+                "outside the trace"
             )
     if on_bad_event == "raise":
         bad_ids = cache.ids[~cache.valid][:5].tolist()

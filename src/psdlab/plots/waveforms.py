@@ -33,22 +33,25 @@ def waveform_axis(
     window_start: int = 500,
     normalize: str = "minmax",
     standardize: bool = False,
+    amplitude_channel: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments of :func:`waveform_examples_figure` for a preprocessing setup.
 
     Takes plain values (the data module's ``preprocess`` settings and the schema's sampling
     period) so that plots need not import the data package. Time is counted from the start
-    of the rising edge (tp0) in ``tp0`` window mode, else from the first raw sample.
+    of the rising edge (tp0) in ``tp0`` window mode, from the computed rise point in ``rise``
+    mode, else from the first raw sample.
     """
-    offset = (
-        window_offset if window_mode == "tp0" else window_start if window_mode == "fixed" else 0
-    )
+    aligned = window_mode in ("tp0", "rise")
+    offset = window_offset if aligned else window_start if window_mode == "fixed" else 0
     unit = "standardized" if standardize else normalize
+    labels = {"tp0": "time from tp0 [us]", "rise": "time from the rise point [us]"}
     return {
         "sample_ns": float(sampling_period_ns) * int(downsample),
         "time_offset_us": offset * float(sampling_period_ns) / 1000.0,
-        "time_label": "time from tp0 [us]" if window_mode == "tp0" else "time [us]",
+        "time_label": labels.get(window_mode, "time [us]"),
         "amplitude_label": AMPLITUDE_LABELS.get(unit, f"amplitude ({unit})"),
+        "drop_last_channel": bool(amplitude_channel),
     }
 
 
@@ -62,16 +65,20 @@ def waveform_examples_figure(
     time_label: str = "time [us]",
     amplitude_label: str = AMPLITUDE_LABELS["minmax"],
     channel_names: Sequence[str] = ("charge", "current (first difference)"),
+    drop_last_channel: bool = False,
 ) -> Figure:
     """A grid of (n, C, L) or (n, L) waveforms against time in us, each titled by its caption.
 
     ``sample_ns`` is the time per input sample (sampling period times any downsampling) and
     ``time_offset_us`` the time of the first input sample (e.g. -2 us for a window starting
-    200 samples before tp0).
+    200 samples before tp0). ``drop_last_channel`` leaves out the constant log10 pulse
+    height of ``preprocess.amplitude_channel``: on the pulse's axes it would flatten it.
     """
     w = np.asarray(waveforms, float)
     if w.ndim == 2:
         w = w[:, None, :]
+    if drop_last_channel and w.shape[1] > 1:
+        w = w[:, :-1]
     n = max(len(w), 1)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))

@@ -118,5 +118,6 @@ def figure_settings(datamodule: Any) -> dict[str, Any]:
         window_start=pre.window.start,
         normalize=pre.normalize,
         standardize=getattr(datamodule, "scaler", None) is not None,
+        amplitude_channel=pre.amplitude_channel,
     )
     return {"waveform_axis": axis}

@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 def baseline_samples_for(preprocessor: Preprocessor, wanted: int) -> int:
     """Pre-trigger samples of the preprocessed window usable to measure the noise.
 
-    With the tp0-aligned window the rising edge starts ``-offset`` samples in (divided by the
-    downsampling); three quarters of that are taken at most, leaving room for tp0 jitter.
+    With the tp0- or rise-aligned window the rising edge starts about ``-offset`` samples in
+    (divided by the downsampling); three quarters of that are taken at most, leaving room for
+    tp0 jitter and, in rise mode, the part of the rise before the rise point.
     """
     w = preprocessor.window
-    if w.mode != "tp0":
+    if w.mode not in ("tp0", "rise"):
         return wanted
     pre = -int(w.offset) // max(1, int(preprocessor.downsample))
     if pre < 8:

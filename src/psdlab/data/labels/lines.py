@@ -152,10 +152,12 @@ class LineLabels(LabelSource):
         self, preprocessor: Preprocessor, seed: int, deterministic: bool
     ) -> Augment | None:
         """Noise matching to the lowest signal line (on by default), see leakage.py."""
-        if preprocessor.normalize == "none":
+        if preprocessor.normalize == "none" or preprocessor.amplitude_channel:
+            setting = "normalize=none" if preprocessor.normalize == "none" else "amplitude_channel"
             log.warning(
-                "labels=lines with preprocess.normalize=none: the network sees the pulse "
-                "amplitude, i.e. the energy, and can learn it instead of the topology"
+                "labels=lines with preprocess.%s: the network sees the pulse amplitude, i.e. "
+                "the energy, and can learn it instead of the topology",
+                setting,
             )
         if not self.leakage["noise_match"]:
             return None
