@@ -141,3 +141,66 @@ def test_models_instantiate_from_yaml():
         cfg.in_channels, cfg.input_length = 1, 1000
         net = instantiate(cfg)
         assert net(torch.randn(2, 1, 1000)).shape == (2, net.out_features)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_cnn_norm_shapes_and_layers(norm):
+    net = CNN(2, 300, depth=3, width=12, norm=norm, norm_groups=8)
+    assert net(torch.randn(3, 2, 300)).shape == (3, net.out_features)
+    kinds = {type(m) for m in net.features}
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert (torch.nn.BatchNorm2d in kinds) == (norm == "batch")
+    assert (torch.nn.GroupNorm in kinds) == (norm == "group")
+    assert all((c.bias is not None) == (norm == "none") for c in convs)
+    if norm == "group":  # 8 groups do not divide 12 channels: the largest divisor below, 6
+        groups = [m.num_groups for m in net.features if isinstance(m, torch.nn.GroupNorm)]
+        assert groups == [6, 8, 8]
+
+
+def test_cnn_batch_norm_alias_for_old_checkpoints():
+    """Saved hyperparameters from before ``norm`` pass ``batch_norm``: the same network (and
+    state_dict keys) as the matching ``norm``; a contradiction is an error."""
+    from hydra.utils import instantiate
+
+    from psdlab.utils.errors import ConfigError
+
+    old = {"_target_": "psdlab.models.CNN", "in_channels": 1, "input_length": 200}
+    for flag, norm in ((True, "batch"), (False, "none")):
+        legacy = instantiate({**old, "depth": 2, "batch_norm": flag})
+        new = CNN(1, 200, depth=2, norm=norm)
+        legacy.load_state_dict(new.state_dict())  # strict: same keys and shapes
+    agreeing = CNN(1, 200, depth=2, norm="batch", batch_norm=True)
+    assert isinstance(agreeing.features[1], torch.nn.BatchNorm2d)
+    with pytest.raises(ConfigError, match="batch_norm"):
+        CNN(1, 200, norm="group", batch_norm=True)
+    with pytest.raises(ConfigError, match=r"model\.norm"):
+        CNN(1, 200, norm="layer")
+
+
+def test_cnn_group_norm_is_per_event_and_learns():
+    """GroupNorm statistics are per event: an event's output does not depend on the rest
+    of the batch (train or eval), and the variant trains on a small learnable problem."""
+    torch.manual_seed(0)
+    net = CNN(1, 128, depth=3, width=8, norm="group", norm_groups=4, dropout=0.0)
+    x = torch.randn(16, 1, 128)
+    for train in (True, False):
+        net.train(train)
+        torch.testing.assert_close(net(x[:3]), net(x)[:3], rtol=1e-5, atol=1e-6)
+    # class 1: a step at sample 40, class 0: at sample 90, both in noise
+    y = torch.arange(64) % 2
+    t = torch.arange(128)
+    steps = torch.where(y[:, None] == 1, t >= 40, t >= 90).float()
+    data = (steps + 0.3 * torch.randn(64, 128)).unsqueeze(1)
+    head = torch.nn.Linear(net.out_features, 1)
+    opt = torch.optim.Adam([*net.parameters(), *head.parameters()], lr=3e-3)
+    net.train()
+    losses = []
+    for _ in range(40):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            head(net(data)).squeeze(1), y.float()
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]

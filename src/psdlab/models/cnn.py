@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from psdlab.models.common import init_weights, make_activation
+from psdlab.models.common import NORMS, init_weights, make_activation, make_norm
 from psdlab.utils.errors import ConfigError
 
 
@@ -34,7 +34,8 @@ def _conv_blocks(
     stem_stride: int,
     pool: str,
     pool_size: int,
-    batch_norm: bool,
+    norm: str,
+    norm_groups: int,
     activation: str,
 ) -> tuple[nn.Sequential, int]:
     """The conv blocks (see :class:`CNN`) and their output channel count."""
@@ -49,12 +50,13 @@ def _conv_blocks(
             (1, kernel_size),
             stride=(1, stride),
             padding=(0, kernel_size // 2),
-            bias=not batch_norm,
+            bias=norm == "none",
         )
         blocks.append(conv)
         length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
-        if batch_norm:
-            blocks.append(nn.BatchNorm2d(c_out))
+        layer = make_norm(norm, c_out, norm_groups)
+        if layer is not None:
+            blocks.append(layer)
         blocks.append(make_activation(activation))
         if pool != "none" and length >= 2 * pool_size:
             pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
@@ -62,6 +64,23 @@ def _conv_blocks(
             length //= pool_size
         c_in = c_out
     return nn.Sequential(*blocks), c_in
+
+
+def resolve_norm(norm: str | None, batch_norm: bool | None) -> str:
+    """``norm`` from the config, honouring the deprecated ``batch_norm`` switch.
+
+    Checkpoints and configs from before ``norm`` existed pass ``batch_norm`` only (true:
+    batch, false: none); both set and disagreeing is an error rather than a silent choice.
+    """
+    if batch_norm is None:
+        return "batch" if norm is None else norm
+    alias = "batch" if batch_norm else "none"
+    if norm is not None and norm != alias:
+        raise ConfigError(
+            f"model.batch_norm={str(batch_norm).lower()} contradicts model.norm={norm}; "
+            f"batch_norm is deprecated: set only model.norm ({'|'.join(NORMS)})"
+        )
+    return alias
 
 
 def _head(
@@ -84,7 +103,7 @@ def _head(
 class CNN(nn.Module):
     """``depth`` conv blocks, global pooling and a one-layer head.
 
-    Block i: Conv(kernel_size, stride = ``stem_stride`` for i=0 else 1)[-BatchNorm]
+    Block i: Conv(kernel_size, stride = ``stem_stride`` for i=0 else 1)[-norm]
     -activation[-pool(pool_size)], each acting along time only (see the module docstring
     for the channels-last layout). Channels: ``width * grow**i`` capped at
     ``max_width``. The head is Linear(channels, head_width)-activation, so ``out_features =
@@ -103,7 +122,12 @@ class CNN(nn.Module):
         pool_size: pooling window and stride.
         global_pool: avg | max | avgmax (concatenation of both).
         head_width: units of the head layer.
-        batch_norm, activation, init: as in the MLP.
+        norm: batch | group | none, after every conv (see ``models.common.make_norm``);
+            None: batch, or what ``batch_norm`` says.
+        norm_groups: GroupNorm groups (capped at a divisor of the channel count).
+        batch_norm: deprecated alias of ``norm`` (true: batch, false: none), kept so that
+            checkpoints saved with it still build.
+        activation, init: as in the MLP.
     """
 
     def __init__(
@@ -121,7 +145,9 @@ class CNN(nn.Module):
         pool_size: int = 2,
         global_pool: str = "avgmax",
         head_width: int | None = 32,
-        batch_norm: bool = True,
+        norm: str | None = None,
+        norm_groups: int = 8,
+        batch_norm: bool | None = None,
         activation: str = "relu",
         init: str = "he",
     ) -> None:
@@ -141,7 +167,8 @@ class CNN(nn.Module):
             stem_stride,
             pool,
             pool_size,
-            batch_norm,
+            resolve_norm(norm, batch_norm),
+            int(norm_groups),
             activation,
         )
         self.global_pool = global_pool

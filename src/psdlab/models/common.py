@@ -1,4 +1,4 @@
-"""Small building blocks shared by the backbones (activations, weight initialisation).
+"""Small building blocks shared by the backbones (activations, normalisation, initialisation).
 
 Kept in one place so every backbone spells ``activation: gelu`` or ``init: he`` the same way,
 which is what lets one sweep syntax cover all of them.
@@ -28,6 +28,29 @@ def make_activation(name: str) -> nn.Module:
         raise ConfigError(
             f"unknown activation '{name}'; choose one of {sorted(ACTIVATIONS)}"
         ) from None
+
+
+NORMS = ("batch", "group", "none")
+
+
+def make_norm(kind: str, channels: int, groups: int = 8) -> nn.Module | None:
+    """The normalisation layer of a conv block over (B, C, 1, L) maps, None for ``none``.
+
+    ``group`` (GroupNorm) normalises each event on its own: no dependence on the batch's
+    composition or size, no running statistics to drift between training and evaluation
+    (small or class-imbalanced batches). Its group count is ``groups`` capped at the largest
+    divisor of ``channels`` not above it, since GroupNorm needs groups to divide channels.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        if groups < 1:
+            raise ConfigError(f"model.norm_groups must be >= 1, got {groups}")
+        g = max(d for d in range(1, min(groups, channels) + 1) if channels % d == 0)
+        return nn.GroupNorm(g, channels)
+    if kind == "none":
+        return None
+    raise ConfigError(f"model.norm must be one of {'|'.join(NORMS)}, got '{kind}'")
 
 
 def init_weights(module: nn.Module, scheme: str, activation: str = "relu") -> None:
