@@ -128,7 +128,7 @@ def _fit_and_validate(module, k, tmp_path, epochs=5):
     return before, after
 
 
-@pytest.mark.parametrize("loss", ["bce", "bce_logits", "cross_entropy"])
+@pytest.mark.parametrize("loss", ["bce", "bce_logits", "cross_entropy", "focal"])
 def test_classifier_learns_separable_pulses(loss, tmp_path):
     torch.manual_seed(0)
     module = make_task("avse", "mlp", loss=loss, pos_weight=1.5)
@@ -412,3 +412,41 @@ def test_compile_keeps_state_dict_names(tmp_path):
     assert all(not k.startswith("_net_fn") and "_orig_mod" not in k for k in module.state_dict())
     loader = DataLoader(PulseSet(32, 1), batch_size=16, drop_last=True)
     trainer(tmp_path, max_steps=2).fit(module, loader)
+
+
+def test_focal_loss():
+    """gamma=0 is bce_logits (with pos_weight and sample weights too); gamma>0 shrinks the
+    terms of confidently right events far more than those of wrong ones."""
+    from psdlab.tasks.losses import binary_loss
+    from psdlab.tasks.parts import ClassificationPart
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(32, 2) * 3, (torch.rand(32, 2) > 0.4).float()
+    pw, w = torch.tensor([2.0, 0.5]), torch.rand(32)
+    for kw in (
+        {},
+        {"pos_weight": pw},
+        {"sample_weight": w},
+        {"pos_weight": pw, "sample_weight": w},
+    ):
+        want = binary_loss(logits, y, "bce_logits", **kw)
+        torch.testing.assert_close(binary_loss(logits, y, "focal", focal_gamma=0.0, **kw), want)
+    ones = torch.ones(1, 1)
+    easy, hard = torch.full((1, 1), 4.0), torch.full((1, 1), -1.0)  # both events signal
+    ratio = {}
+    for name, x in (("easy", easy), ("hard", hard)):
+        ratio[name] = binary_loss(x, ones, "focal", focal_gamma=2.0) / binary_loss(
+            x, ones, "bce_logits"
+        )
+    assert ratio["easy"] < 1e-3 and ratio["hard"] > 0.5  # (1 - p_t)**2
+    # pos_weight multiplies the signal terms of the focal form as of the others
+    no_pw = binary_loss(hard, ones, "focal")
+    torch.testing.assert_close(binary_loss(hard, ones, "focal", pos_weight=pw[:1]), 2.0 * no_pw)
+    torch.testing.assert_close(
+        binary_loss(hard, 1 - ones, "focal", pos_weight=pw[:1]),
+        binary_loss(hard, 1 - ones, "focal"),
+    )
+    part = ClassificationPart(8, loss="focal", focal_gamma=1.0)
+    assert part.head.linear.out_features == 1 and part.focal_gamma == 1.0
+    with pytest.raises(ValueError, match="focal_gamma"):
+        ClassificationPart(8, loss="focal", focal_gamma=-1.0)

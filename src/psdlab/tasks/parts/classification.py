@@ -55,12 +55,13 @@ class ClassificationPart(TaskPart):
     Args:
         in_features: backbone feature size (filled in by the task).
         targets: logical label names, the column order of ``batch["labels"]``.
-        loss: bce | bce_logits | cross_entropy (see psdlab.tasks.losses).
+        loss: bce | bce_logits | cross_entropy | focal (see psdlab.tasks.losses).
         pos_weight: None | "auto" | float | list of K floats: weight of signal (y=1) terms;
             "auto" sets (1-p)/p from the training split's positive fraction p at fit time.
         threshold: score cut for accuracy, precision, recall, F1, sig_eff, bkg_rej.
         sig_eff: signal efficiency of the ``bkg_rej_at_<100*sig_eff>`` metric.
         weight: factor of this part's loss in the total loss.
+        focal_gamma: focusing exponent of ``loss: focal`` (>= 0; 0 is bce_logits).
     """
 
     def __init__(
@@ -72,9 +73,13 @@ class ClassificationPart(TaskPart):
         threshold: float = 0.5,
         sig_eff: float = 0.9,
         weight: float = 1.0,
+        focal_gamma: float = 2.0,
     ) -> None:
         super().__init__(weight)
         check_binary_loss(loss)
+        if not focal_gamma >= 0:
+            raise ConfigError(f"focal_gamma must be >= 0, got {focal_gamma}")
+        self.focal_gamma = float(focal_gamma)
         if not targets:
             raise ConfigError("a classification part needs at least one target label")
         self.targets = list(targets)
@@ -137,7 +142,8 @@ class ClassificationPart(TaskPart):
 
     def loss(self, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         pw = self.pos_weight if self.weighted else None
-        return binary_loss(raw, self._labels(batch), self.loss_name, pw, batch.get("weight"))
+        y, w = self._labels(batch), batch.get("weight")
+        return binary_loss(raw, y, self.loss_name, pw, w, focal_gamma=self.focal_gamma)
 
     def update(self, stage: str, raw: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> None:
         """Metrics over the labelled events (``batch["weight"] > 0`` when a label source
