@@ -199,6 +199,25 @@ def test_rise_window_invalid_events():
     assert not Preprocessor.from_config({"window": {"mode": "rise"}}).needs_tp0()
 
 
+def test_rise_point_of_a_pulse_on_a_decaying_tail():
+    """A small pulse on the tail (72 us decay) of an earlier, 40x larger one lies wholly
+    below the pre-trigger mean: its rise is measured from its own foot instead, and still
+    found and aligned."""
+    raw, tp0, half = _ramps(n=20)
+    amp = raw[:, -1] - 100.0  # ~ the pulse height (slow decay)
+    t = np.arange(raw.shape[1])
+    tailed = raw + 40.0 * amp[:, None] * np.exp(-t / 7200.0)[None]
+    baseline = tailed[:, :100].mean(axis=1)
+    point, found = rise_points(tailed, baseline, tp0, 0.5, 5, 100, 600)
+    assert found.all() and np.abs(point - half).max() <= 1
+    peak = tailed[np.arange(20), half + 20]
+    assert (peak < baseline).all()  # the case in question
+    bl = {"stop": 100}
+    win = {"mode": "rise", "offset": -50, "length": 300, "rise_search_before": 100}
+    p = _pre(baseline=bl, window=win)
+    assert p.apply(tailed, tp0).valid.all()
+
+
 def test_new_keys_keep_old_cache_keys():
     """Defaults of keys added later are left out of to_dict, so old cache keys stay valid."""
     d = Preprocessor.from_config(None).to_dict()

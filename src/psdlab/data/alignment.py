@@ -58,6 +58,34 @@ def _moving_average(x: np.ndarray, k: int) -> np.ndarray:
     return acc
 
 
+def _reference(
+    s: np.ndarray,
+    inside: np.ndarray,
+    i_peak: np.ndarray,
+    peak: np.ndarray,
+    baseline: np.ndarray,
+    lo: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The level each rise starts from and the index to search its crossing from.
+
+    Normally the pre-trigger mean and the region start. A pulse on the decaying tail of an
+    earlier, larger one can lie wholly below that mean (its maximum is not above it): then
+    the foot of its own rise, the minimum of the smoothed trace before the maximum, and from
+    there. A region that starts on a pulse's own tail (tp0 far off) has its maximum far
+    above the mean, so it keeps the mean and is not found.
+    """
+    ref = np.array(baseline, dtype=np.float32)
+    begin = lo.copy()
+    tail = peak <= ref
+    if tail.any():
+        rel = np.arange(s.shape[1])
+        pre = np.where(inside[tail] & (rel <= i_peak[tail, None]), s[tail], np.inf)
+        i_min = pre.argmin(axis=1)
+        ref[tail] = pre[np.arange(len(i_min)), i_min]
+        begin[tail] = i_min
+    return ref, begin
+
+
 def rise_points(
     raw: np.ndarray,
     baseline: np.ndarray,
@@ -71,11 +99,11 @@ def rise_points(
 
     The trace is smoothed by a centred ``smooth``-sample moving average, then searched in
     ``[tp0 - before, tp0 + after]`` (whole trace without a usable tp0) for its maximum; the
-    rise point is the first sample of that region at ``baseline + fraction * (max -
-    baseline)``, ``baseline`` (n,) being the pre-trigger mean. Not found: the maximum is not
-    above the baseline, or the region already starts above the level (it starts on the
-    pulse: a tp0 far off), so there is no crossing to align on; NaN in the searched samples
-    also leaves it unfound.
+    rise point is the first sample of that region at ``ref + fraction * (max - ref)``, ``ref``
+    the pre-trigger mean ``baseline`` (n,) (see :func:`_reference` for pulses on a tail).
+    Not found: the maximum is not above ``ref``, or the region already starts above the
+    level (it starts on the pulse: a tp0 far off), so there is no crossing to align on; NaN
+    in the searched samples also leaves it unfound.
     """
     n, length = raw.shape
     k = max(1, min(int(smooth), length))
@@ -88,12 +116,14 @@ def rise_points(
         return lo, np.zeros(0, dtype=bool)
     c0, c1 = int(lo_s.min()), int(hi_s.max())  # smoothed columns any event needs
     s = _moving_average(raw[:, c0 : c1 + k - 1], k)
-    cols = np.arange(c0, c1)
-    inside = (cols >= lo_s[:, None]) & (cols < hi_s[:, None])
-    ref = np.asarray(baseline, dtype=np.float32)
-    peak = np.where(inside, s, -np.inf).max(axis=1)
+    rel = np.arange(c1 - c0)
+    inside = (rel >= (lo_s - c0)[:, None]) & (rel < (hi_s - c0)[:, None])
+    masked = np.where(inside, s, -np.inf)
+    i_peak = masked.argmax(axis=1)
+    peak = masked[np.arange(n), i_peak]
+    ref, begin = _reference(s, inside, i_peak, peak, baseline, lo_s - c0)
     level = ref + np.float32(fraction) * (peak - ref)
-    above = inside & (s >= level[:, None])
+    above = inside & (rel >= begin[:, None]) & (s >= level[:, None])
     first = above.argmax(axis=1)
-    found = np.isfinite(peak) & (peak > ref) & above.any(axis=1) & (first + c0 > lo_s)
+    found = np.isfinite(peak) & (peak > ref) & above.any(axis=1) & (first > begin)
     return first + c0 + half, found
