@@ -23,7 +23,7 @@ from psdlab.models.common import NORMS, init_weights, make_activation, make_norm
 from psdlab.utils.errors import ConfigError
 
 
-def _conv_blocks(
+def conv_blocks(
     in_channels: int,
     length: int,
     depth: int,
@@ -156,7 +156,7 @@ class CNN(nn.Module):
             raise ConfigError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
         if pool not in ("max", "avg", "none"):
             raise ConfigError(f"pool must be max, avg or none, got '{pool}'")
-        self.features, c_in = _conv_blocks(
+        self.features, c_in = conv_blocks(
             in_channels,
             input_length,
             depth,

@@ -1,7 +1,10 @@
 """Recurrent backbone (GRU or LSTM) over a downsampled waveform.
 
-A recurrent layer over 1000+ raw samples is slow and forgets; a strided-conv (or average
-pooling) front end first shortens the sequence to about ``target_steps`` steps.
+A recurrent layer over 1000+ raw samples is slow and forgets, so a front end first shortens
+the sequence. The default front end is the CNN's conv stem (:mod:`psdlab.models.stem`): the
+rise features are computed at full resolution and max-pooled into ~60 steps, so the GRU relates
+features instead of learning the current peak from raw 10-sample blocks; ``conv`` (one strided
+layer) and ``avgpool`` shorten the raw trace to about ``target_steps`` steps instead.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import make_activation
+from psdlab.models.stem import ConvStem
 from psdlab.utils.errors import ConfigError
 
 
@@ -26,9 +30,12 @@ class GRU(nn.Module):
         dropout: dropout between recurrent layers and on the output.
         cell: gru | lstm.
         bidirectional: run both directions (``out_features = 2 * width``).
-        target_steps: approximate sequence length after the front end.
-        frontend: conv (learned strided Conv1d with ``frontend_channels`` filters) | avgpool.
-        frontend_channels: channels of the conv front end.
+        target_steps: approximate sequence length after the conv/avgpool front ends.
+        frontend: cnn (the CNN's conv stem, ``frontend_depth`` blocks) | conv (one learned
+            strided Conv1d with ``frontend_channels`` filters) | avgpool.
+        frontend_channels: channels of the cnn/conv front ends.
+        frontend_depth: conv blocks of the cnn front end (each halves the steps).
+        norm: normalisation of the cnn front end (batch | group | none).
         pooling: last (final hidden state of each direction) | mean (mean over time).
     """
 
@@ -46,11 +53,25 @@ class GRU(nn.Module):
         frontend_channels: int = 16,
         pooling: str = "last",
         activation: str = "relu",
+        frontend_depth: int = 2,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         stride = max(1, math.ceil(input_length / target_steps))
         self.stride = stride
-        if frontend == "conv":
+        if frontend == "cnn":
+            stem = ConvStem(
+                in_channels,
+                input_length,
+                depth=frontend_depth,
+                channels=frontend_channels,
+                norm=norm,
+                activation=activation,
+            )
+            self.stride = math.ceil(input_length / stem.length)
+            self.frontend = stem
+            n_in = stem.channels
+        elif frontend == "conv":
             self.frontend: nn.Module = nn.Sequential(
                 nn.Conv1d(in_channels, frontend_channels, kernel_size=stride, stride=stride),
                 make_activation(activation),
@@ -60,7 +81,7 @@ class GRU(nn.Module):
             self.frontend = nn.AvgPool1d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
             n_in = in_channels
         else:
-            raise ConfigError(f"frontend must be conv or avgpool, got '{frontend}'")
+            raise ConfigError(f"frontend must be cnn, conv or avgpool, got '{frontend}'")
         rnn_cls = {"gru": nn.GRU, "lstm": nn.LSTM}.get(cell.lower())
         if rnn_cls is None:
             raise ConfigError(f"cell must be gru or lstm, got '{cell}'")
@@ -80,7 +101,9 @@ class GRU(nn.Module):
         self.out_features = width * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq = self.frontend(x).transpose(1, 2)  # (B, T, C)
+        seq = self.frontend(x)
+        if not isinstance(self.frontend, ConvStem):
+            seq = seq.transpose(1, 2)  # (B, T, C); the stem returns that order already
         out, state = self.rnn(seq)
         if self.pooling == "mean":
             h = out.mean(dim=1)

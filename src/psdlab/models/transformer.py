@@ -1,7 +1,9 @@
 """Transformer encoder over waveform patches (ViT-style, 1-D).
 
-Non-overlapping patches of ``patch_size`` samples become tokens, so a 1000-sample window is
-40 tokens at patch 25: attention cost stays small on a CPU.
+Tokens come either from the CNN's conv stem (``stem: cnn``, the default; see
+:mod:`psdlab.models.stem` for why: ~60 tokens that already carry the rise features, projected to
+``width``) or from non-overlapping patches of ``patch_size`` samples (``stem: patch``, the ViT
+embedding: 40 tokens at patch 25). Either way attention cost stays small on a CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from psdlab.models.stem import ConvStem
 from psdlab.utils.errors import ConfigError
 
 
@@ -35,7 +38,9 @@ class Transformer(nn.Module):
         width: model dimension (d_model).
         dropout: dropout in attention/MLP and after the embedding.
         heads: attention heads (must divide ``width``).
-        patch_size: samples per token.
+        stem: cnn (conv stem of ``stem_depth`` CNN blocks with ``stem_channels`` channels,
+            then a linear projection to ``width``) | patch (linear patch embedding).
+        patch_size: samples per token of the patch stem.
         mlp_ratio: feed-forward width = ``mlp_ratio * width``.
         pos_encoding: learned | sinusoidal.
         pooling: cls (a learned class token) | mean (mean over patch tokens).
@@ -53,6 +58,9 @@ class Transformer(nn.Module):
         mlp_ratio: float = 2.0,
         pos_encoding: str = "learned",
         pooling: str = "cls",
+        stem: str = "patch",
+        stem_depth: int = 2,
+        stem_channels: int = 32,
     ) -> None:
         super().__init__()
         if width % heads:
@@ -61,9 +69,17 @@ class Transformer(nn.Module):
             raise ConfigError(f"pooling must be cls or mean, got '{pooling}'")
         self.patch_size = patch_size
         self.input_length = input_length
-        self.n_patches = math.ceil(input_length / patch_size)
-        self.pad = self.n_patches * patch_size - input_length
-        self.embed = nn.Conv1d(in_channels, width, kernel_size=patch_size, stride=patch_size)
+        if stem == "cnn":
+            conv = ConvStem(in_channels, input_length, depth=stem_depth, channels=stem_channels)
+            self.embed: nn.Module = nn.Sequential(conv, nn.Linear(conv.channels, width))
+            self.n_patches, self.pad = conv.length, 0
+        elif stem == "patch":
+            self.n_patches = math.ceil(input_length / patch_size)
+            self.pad = self.n_patches * patch_size - input_length
+            self.embed = nn.Conv1d(in_channels, width, kernel_size=patch_size, stride=patch_size)
+        else:
+            raise ConfigError(f"stem must be cnn or patch, got '{stem}'")
+        self.stem = stem
         self.pooling = pooling
         n_pos = self.n_patches + (1 if pooling == "cls" else 0)
         if pooling == "cls":
@@ -91,7 +107,9 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad:
             x = F.pad(x, (0, self.pad))
-        tokens = self.embed(x).transpose(1, 2)  # (B, N, D)
+        tokens = self.embed(x)
+        if self.stem == "patch":
+            tokens = tokens.transpose(1, 2)  # (B, N, D)
         if self.pooling == "cls":
             tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
         h = self.encoder(self.dropout(tokens + self.pos))
