@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from psdlab.models.common import init_weights, make_activation
+from psdlab.models.common import global_pool, init_weights, make_activation, pooled_head
 from psdlab.utils.errors import ConfigError
 
 
@@ -62,23 +62,6 @@ def _conv_blocks(
             length //= pool_size
         c_in = c_out
     return nn.Sequential(*blocks), c_in
-
-
-def _head(
-    n_pool: int, head_width: int | None, dropout: float, activation: str
-) -> tuple[nn.Sequential, int]:
-    """Dropout [+ Linear-activation-dropout] on the pooled features; returns (head, out size).
-
-    Dropout acts on the pooled features and the head only: dropout on the long early feature
-    maps costs ~40% of the CPU training throughput.
-    """
-    head: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
-    if not head_width:
-        return nn.Sequential(*head), n_pool
-    head += [nn.Linear(n_pool, head_width), make_activation(activation)]
-    if dropout > 0:
-        head.append(nn.Dropout(dropout))
-    return nn.Sequential(*head), head_width
 
 
 class CNN(nn.Module):
@@ -146,7 +129,7 @@ class CNN(nn.Module):
         )
         self.global_pool = global_pool
         n_pool = c_in * (2 if global_pool == "avgmax" else 1)
-        self.head, self.out_features = _head(n_pool, head_width, dropout, activation)
+        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
         init_weights(self, init, activation)
         # weights too: a channels-last input meeting contiguous weights runs the slow path
         self.features.to(memory_format=torch.channels_last)
@@ -154,10 +137,4 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         h = self.features(x).squeeze(2)
-        if self.global_pool == "avg":
-            h = h.mean(dim=-1)
-        elif self.global_pool == "max":
-            h = h.amax(dim=-1)
-        else:
-            h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
-        return self.head(h)
+        return self.head(global_pool(h, self.global_pool))
