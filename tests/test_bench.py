@@ -119,3 +119,29 @@ def test_lecture_network_is_psdlab_network_in_stock_layers(model):
         assert torch.nn.Conv1d in layers and torch.nn.MaxPool1d in layers
     x = torch.randn(8, 1, 1000)
     torch.testing.assert_close(stock(x), ours(x), rtol=1e-5, atol=1e-5)
+
+
+def test_backbone_step_table_and_stock_rewrite():
+    """bench/backbone_step.py: one row per model (and per stock 1-D rewrite), positive times;
+    the stock rewrite computes the same function."""
+    import torch
+
+    sys.path.insert(0, str(BENCH))
+    import backbone_step
+
+    argv = ["cnn", "resnet:norm=batch", "inception", "--stock", "--rounds", "1"]
+    threads = torch.get_num_threads()
+    try:
+        rows = backbone_step.main([*argv, "--batch", "4", "--length", "200", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)  # main() sets the process-wide thread count
+    assert [r["name"] for r in rows][:2] == ["cnn", "cnn (stock 1-D)"]
+    assert len(rows) == 6
+    assert all(r["min_ms"] > 0 and r["params"] > 0 for r in rows)
+    assert rows[0]["ratio"] == 1.0
+    for spec in ("resnet:norm=batch", "inception"):
+        torch.manual_seed(0)
+        net, _ = backbone_step.build(spec, (1, 200), stock=False)
+        stock = torch.nn.Sequential(backbone_step.Stock1D(net[0]), net[1]).eval()
+        x = torch.randn(3, 1, 200)
+        torch.testing.assert_close(stock(x), net.eval()(x), rtol=1e-5, atol=1e-5)

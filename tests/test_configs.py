@@ -66,7 +66,7 @@ def compose_cfg(tmp_path: Path):
 
 
 def test_every_group_has_options() -> None:
-    assert {"mlp", "cnn", "gru", "transformer"} <= set(MODELS)
+    assert {"mlp", "cnn", "gru", "transformer", "resnet", "inception"} <= set(MODELS)
     assert {"avse", "energy", "psd_all", "multitask"} <= set(TASKS)
     assert {"simulated", "mjd"} <= set(DATA)
     assert {"cpu", "gpu", "ddp", "ddp_sim"} <= set(_options("trainer"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from psdlab.models import CNN, GRU, MLP, Transformer, mlp_hidden_sizes
+from psdlab.models import CNN, GRU, MLP, InceptionTime, ResNet1D, Transformer, mlp_hidden_sizes
 from psdlab.utils.errors import ConfigError
 
 BACKBONES = {
@@ -22,6 +22,16 @@ BACKBONES = {
     "transformer_sin_mean": (
         Transformer,
         {"depth": 1, "width": 16, "heads": 2, "pos_encoding": "sinusoidal", "pooling": "mean"},
+    ),
+    "resnet": (ResNet1D, {"depth": 3, "width": 8}),
+    "resnet_wang_batch": (
+        ResNet1D,
+        {"depth": 2, "width": 8, "convs_per_block": 3, "norm": "batch", "global_pool": "avg"},
+    ),
+    "inception": (InceptionTime, {"depth": 2, "width": 4, "bottleneck": 4}),
+    "inception_group_flat": (
+        InceptionTime,
+        {"depth": 2, "width": 4, "kernel_sizes": [5, 9], "norm": "group", "residual_every": 0},
     ),
 }
 
@@ -181,7 +191,7 @@ def test_models_instantiate_from_yaml():
     from omegaconf import OmegaConf
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "model"
-    for name in ("mlp", "cnn", "gru", "transformer"):
+    for name in ("mlp", "cnn", "gru", "transformer", "resnet", "inception"):
         cfg = OmegaConf.load(conf / f"{name}.yaml")
         cfg.in_channels, cfg.input_length = 1, 1000
         net = instantiate(cfg)

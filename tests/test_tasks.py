@@ -28,6 +28,14 @@ TINY = {
         "heads": 2,
         "patch_size": 16,
     },
+    "resnet": {"_target_": "psdlab.models.ResNet1D", "depth": 2, "width": 8, "head_width": 16},
+    "inception": {
+        "_target_": "psdlab.models.InceptionTime",
+        "depth": 2,
+        "width": 4,
+        "kernel_sizes": [5, 9],
+        "head_width": 16,
+    },
 }
 PSD_PART = {"_target_": "psdlab.tasks.parts.ClassificationPart"}
 ENERGY_PART = {"_target_": "psdlab.tasks.parts.EnergyPart"}

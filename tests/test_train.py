@@ -18,7 +18,7 @@ def _tensorboard_events(run_dir: Path) -> list[Path]:
     return list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn", "gru", "transformer"])
+@pytest.mark.parametrize("model", ["mlp", "cnn", "gru", "transformer", "resnet", "inception"])
 def test_train_each_model_end_to_end(compose_train_cfg, tmp_path: Path, model: str) -> None:
     run_dir = tmp_path / f"run_{model}"
     cfg = compose_train_cfg(f"model={model}", "debug=limit_batches", run_dir=run_dir)

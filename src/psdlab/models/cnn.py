@@ -19,7 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from psdlab.models.common import NORMS, init_weights, make_activation, make_norm
+from psdlab.models.common import (
+    NORMS,
+    global_pool,
+    init_weights,
+    make_activation,
+    make_norm,
+    pooled_head,
+)
 from psdlab.utils.errors import ConfigError
 
 
@@ -54,9 +61,8 @@ def conv_blocks(
         )
         blocks.append(conv)
         length = (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
-        layer = make_norm(norm, c_out, norm_groups)
-        if layer is not None:
-            blocks.append(layer)
+        if norm != "none":  # no Identity: old checkpoints' layer indices stay valid
+            blocks.append(make_norm(norm, c_out, norm_groups))
         blocks.append(make_activation(activation))
         if pool != "none" and length >= 2 * pool_size:
             pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
@@ -81,23 +87,6 @@ def resolve_norm(norm: str | None, batch_norm: bool | None) -> str:
             f"batch_norm is deprecated: set only model.norm ({'|'.join(NORMS)})"
         )
     return alias
-
-
-def _head(
-    n_pool: int, head_width: int | None, dropout: float, activation: str
-) -> tuple[nn.Sequential, int]:
-    """Dropout [+ Linear-activation-dropout] on the pooled features; returns (head, out size).
-
-    Dropout acts on the pooled features and the head only: dropout on the long early feature
-    maps costs ~40% of the CPU training throughput.
-    """
-    head: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
-    if not head_width:
-        return nn.Sequential(*head), n_pool
-    head += [nn.Linear(n_pool, head_width), make_activation(activation)]
-    if dropout > 0:
-        head.append(nn.Dropout(dropout))
-    return nn.Sequential(*head), head_width
 
 
 class CNN(nn.Module):
@@ -173,7 +162,7 @@ class CNN(nn.Module):
         )
         self.global_pool = global_pool
         n_pool = c_in * (2 if global_pool == "avgmax" else 1)
-        self.head, self.out_features = _head(n_pool, head_width, dropout, activation)
+        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
         init_weights(self, init, activation)
         # weights too: a channels-last input meeting contiguous weights runs the slow path
         self.features.to(memory_format=torch.channels_last)
@@ -181,10 +170,4 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         h = self.features(x).squeeze(2)
-        if self.global_pool == "avg":
-            h = h.mean(dim=-1)
-        elif self.global_pool == "max":
-            h = h.amax(dim=-1)
-        else:
-            h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
-        return self.head(h)
+        return self.head(global_pool(h, self.global_pool))

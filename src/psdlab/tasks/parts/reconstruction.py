@@ -9,11 +9,11 @@ real pulses). Its metric ``recon_mse_masked`` (val/test) is in the units of the 
 window (min-max: the pulse height is 1), which makes simulated and real pulses comparable.
 
 Decoder: an MLP from the pooled features ``(B, out_features)`` to the window ``(B, C, L)``.
-Every backbone (MLP, CNN, GRU, Transformer) ends in pooled features, so this is the one
-decoder that works with all of them unchanged; and the features a classification head reads
-later are exactly the ones that had to describe the pulse. A token-wise decoder (MAE style)
-would reconstruct better on the Transformer but would need each backbone's unpooled
-sequence, a change to every model.
+Every backbone (MLP, CNN, ResNet1D, InceptionTime, GRU, Transformer) ends in pooled
+features, so this is the one decoder that works with all of them unchanged; and the features
+a classification head reads later are exactly the ones that had to describe the pulse. A
+token-wise decoder (MAE style) would reconstruct better on the Transformer but would need
+each backbone's unpooled sequence, a change to every model.
 """
 
 from __future__ import annotations
