@@ -151,3 +151,18 @@ def test_train_with_report_writes_it_and_logs_it_to_tensorboard(compose_train_cf
     acc = EventAccumulator(str(run_dir / "tensorboard"))
     acc.Reload()
     assert any(tag.startswith("report/") for tag in acc.Tags()["images"])
+
+
+def test_run_wall_time_counts_each_run_of_a_multirun_once(monkeypatch):
+    """The first run of a process is timed from the process start (imports included), a later
+    run of the same process (sequential multirun) from the end of the previous one."""
+    import time
+
+    from psdlab.run import record
+
+    monkeypatch.setattr(record, "_previous_run_end", None)
+    first = record.run_wall_time()
+    assert first > 0.05  # this test process started well before: imports, collection
+    time.sleep(0.05)
+    second = record.run_wall_time()
+    assert 0.04 < second < first

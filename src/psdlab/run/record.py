@@ -99,9 +99,18 @@ def write_run_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) ->
     return write_json(Path(run_dir) / "run_record.json", record)
 
 
-def process_wall_time() -> float:
-    """Seconds since this process started: the whole run, imports and start-up included."""
-    return time.time() - psutil.Process().create_time()
+_previous_run_end: float | None = None
+
+
+def run_wall_time() -> float:
+    """Seconds this run took: since the process started for its first run (imports and
+    start-up included), since the previous run ended for later runs of the same process
+    (a sequential Hydra multirun runs every trial in one process). Call once, at the end."""
+    global _previous_run_end
+    now = time.time()
+    start = _previous_run_end if _previous_run_end is not None else psutil.Process().create_time()
+    _previous_run_end = now
+    return now - start
 
 
 @contextlib.contextmanager

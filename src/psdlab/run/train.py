@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from psdlab.run.build import build_datamodule, build_task, build_trainer
 from psdlab.run.finish import test_and_write
-from psdlab.run.record import build_run_record, process_wall_time, recorded_run, write_run_record
+from psdlab.run.record import build_run_record, recorded_run, run_wall_time, write_run_record
 from psdlab.utils.errors import MissingFileError
 from psdlab.utils.io import atomic_path
 from psdlab.utils.summary import print_metrics_table, scalar_metrics
@@ -117,7 +117,7 @@ def _train(cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> float |
         record.update(
             status="done",
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            wall_time_s=round(process_wall_time(), 2),
+            wall_time_s=round(run_wall_time(), 2),
             epochs=int(trainer.current_epoch),
             global_steps=int(trainer.global_step),
             best_checkpoint=best_path,
