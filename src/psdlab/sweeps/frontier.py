@@ -86,10 +86,13 @@ def parse_reference(text: str) -> FrontierPoint:
 def frontier_figure(points: list[FrontierPoint], references: list[FrontierPoint]) -> Figure:
     """One panel per label: AUROC vs wall time, a line per backbone (single-label runs solid,
     multi-label psd_all runs dashed), references as stars."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     from psdlab.plots.common import new_figure
 
     labels = [lab for lab in LABELS if any(p.label == lab for p in points + references)]
-    fig, axes = new_figure(len(labels), 1, size=(4.2, 3.6))
+    ncols = min(len(labels), 2)
+    fig, axes = new_figure(ncols, -(-len(labels) // ncols), size=(4.6, 3.6))
     models = sorted({p.model for p in points})
     colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
     for ax, label in zip(axes.ravel(), labels):
@@ -111,10 +114,14 @@ def frontier_figure(points: list[FrontierPoint], references: list[FrontierPoint]
             if ref.label == label:
                 ax.plot([ref.minutes], [ref.auroc], "*", ms=13, color="k", label=ref.model)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("wall time of the run [min]")
         ax.set_ylabel(f"test AUROC ({label})")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.ravel()[len(labels) :]:
+        ax.set_visible(False)
     return fig
 
 
