@@ -5,7 +5,7 @@ minute of training buys. Every trial of one or more sweeps (typically
 ``model=cnn,resnet,... trainer.max_epochs=4,12`` for single-label tasks and ``task=psd_all``)
 becomes one point per label it was tested on: x the whole process's wall time
 (``run_record.json``), y the test AUROC of that label, joined per backbone in order of time.
-Reference points (another code's published or re-measured result) are drawn as stars.
+Reference points (another code's published or re-measured result) are drawn in black.
 
     python -m psdlab.sweeps.frontier SWEEP_DIR [SWEEP_DIR ...] --out docs/images/frontier.png \
         --point "MAJORANA_ACP:12.5:0.965:low_avse"
@@ -85,7 +85,7 @@ def parse_reference(text: str) -> FrontierPoint:
 
 def frontier_figure(points: list[FrontierPoint], references: list[FrontierPoint]) -> Figure:
     """One panel per label: AUROC vs wall time, a line per backbone (single-label runs solid,
-    multi-label psd_all runs dashed), references as stars."""
+    multi-label psd_all runs dashed), references as black markers."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from psdlab.plots.common import new_figure
@@ -110,9 +110,10 @@ def frontier_figure(points: list[FrontierPoint], references: list[FrontierPoint]
                 label=f"{model}{' (psd_all)' if multi else ''}",
                 ms=4,
             )
-        for ref in references:
+        for i, ref in enumerate(references):
             if ref.label == label:
-                ax.plot([ref.minutes], [ref.auroc], "*", ms=13, color="k", label=ref.model)
+                marker = "*PXD"[i % 4]
+                ax.plot([ref.minutes], [ref.auroc], marker, ms=11, color="k", label=ref.model)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
