@@ -21,11 +21,9 @@ from torch import nn
 
 from psdlab.models.common import (
     NORMS,
-    global_pool,
-    init_weights,
+    PooledConvNet,
     make_activation,
     make_norm,
-    pooled_head,
 )
 from psdlab.utils.errors import ConfigError
 
@@ -89,7 +87,7 @@ def resolve_norm(norm: str | None, batch_norm: bool | None) -> str:
     return alias
 
 
-class CNN(nn.Module):
+class CNN(PooledConvNet):
     """``depth`` conv blocks, global pooling and a one-layer head.
 
     Block i: Conv(kernel_size, stride = ``stem_stride`` for i=0 else 1)[-norm]
@@ -160,14 +158,7 @@ class CNN(nn.Module):
             int(norm_groups),
             activation,
         )
-        self.global_pool = global_pool
-        n_pool = c_in * (2 if global_pool == "avgmax" else 1)
-        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
-        init_weights(self, init, activation)
-        # weights too: a channels-last input meeting contiguous weights runs the slow path
-        self.features.to(memory_format=torch.channels_last)
+        self.finish(c_in, global_pool, head_width, dropout, activation, init, [self.features])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        h = self.features(x).squeeze(2)
-        return self.head(global_pool(h, self.global_pool))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

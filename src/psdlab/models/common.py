@@ -171,3 +171,44 @@ def pooled_head(
     if dropout > 0:
         head.append(nn.Dropout(dropout))
     return nn.Sequential(*head), head_width
+
+
+class PooledConvNet(nn.Module):
+    """Base of the convolutional backbones (CNN, ResNet1D, InceptionTime): a trunk of
+    channels-last ``(1, k)`` layers over ``(B, C, 1, L)``, global pooling over time, and the
+    pooled-feature head. A subclass builds its trunk modules, then calls :meth:`finish` and
+    implements :meth:`trunk`; the layout handling, pooling, head and initialisation are then
+    the same for all three, so a fix to one of them reaches every conv backbone.
+    """
+
+    global_pool: str
+
+    def finish(
+        self,
+        channels: int,
+        global_pool_mode: str,
+        head_width: int | None,
+        dropout: float,
+        activation: str,
+        init: str,
+        trunk_modules: list[nn.Module],
+    ) -> None:
+        """Pooling and head on ``channels`` trunk outputs; weights initialised and the trunk
+        moved to channels-last memory (a channels-last input meeting contiguous weights runs
+        the slow path)."""
+        check_choice("global_pool", global_pool_mode, GLOBAL_POOLS)
+        self.global_pool = global_pool_mode
+        n_pool = channels * (2 if global_pool_mode == "avgmax" else 1)
+        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
+        init_weights(self, init, activation)
+        for module in trunk_modules:
+            module.to(memory_format=torch.channels_last)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, L) channels-last -> (B, C', 1, L')."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        h = self.trunk(x).squeeze(2)
+        return self.head(global_pool(h, self.global_pool))

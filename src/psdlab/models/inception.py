@@ -31,14 +31,12 @@ from torch import nn
 
 from psdlab.models.common import (
     GLOBAL_POOLS,
+    PooledConvNet,
     check_choice,
     check_odd_kernel,
     conv1xk,
-    global_pool,
-    init_weights,
     make_activation,
     make_norm,
-    pooled_head,
     strided_stem,
 )
 from psdlab.utils.errors import ConfigError
@@ -143,7 +141,7 @@ def _residual_groups(
     return nn.Sequential(*out)
 
 
-class InceptionTime(nn.Module):
+class InceptionTime(PooledConvNet):
     """Strided stem, ``depth`` Inception modules in residual groups, global pooling, head.
 
     Stem: Conv(stem_kernel, stride ``stem_stride``)-norm-activation-MaxPool(``stem_pool``)
@@ -221,16 +219,9 @@ class InceptionTime(nn.Module):
             norm_groups,
             activation,
         )
-        self.global_pool = global_pool
         c = width * (len(kernel_sizes) + 1)
-        n_pool = c * (2 if global_pool == "avgmax" else 1)
-        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
-        init_weights(self, init, activation)
-        # weights too: a channels-last input meeting contiguous weights runs the slow path
-        self.stem.to(memory_format=torch.channels_last)
-        self.blocks.to(memory_format=torch.channels_last)
+        trunk = [self.stem, self.blocks]
+        self.finish(c, global_pool, head_width, dropout, activation, init, trunk)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        h = self.blocks(self.stem(x)).squeeze(2)
-        return self.head(global_pool(h, self.global_pool))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))

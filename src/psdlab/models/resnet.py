@@ -22,14 +22,12 @@ from torch import nn
 
 from psdlab.models.common import (
     GLOBAL_POOLS,
+    PooledConvNet,
     check_choice,
     check_odd_kernel,
     conv1xk,
-    global_pool,
-    init_weights,
     make_activation,
     make_norm,
-    pooled_head,
     strided_stem,
 )
 from psdlab.utils.errors import ConfigError
@@ -102,7 +100,7 @@ def _residual_blocks(
     return nn.Sequential(*blocks), c_in
 
 
-class ResNet1D(nn.Module):
+class ResNet1D(PooledConvNet):
     """Stem, ``depth`` residual blocks, global pooling and a one-layer head.
 
     Stem: Conv(stem_kernel, stride ``stem_stride``)-norm-activation-MaxPool(``stem_pool``).
@@ -186,15 +184,8 @@ class ResNet1D(nn.Module):
             downsample,
             (norm, norm_groups, activation),
         )
-        self.global_pool = global_pool
-        n_pool = c_in * (2 if global_pool == "avgmax" else 1)
-        self.head, self.out_features = pooled_head(n_pool, head_width, dropout, activation)
-        init_weights(self, init, activation)
-        # weights too: a channels-last input meeting contiguous weights runs the slow path
-        self.stem.to(memory_format=torch.channels_last)
-        self.blocks.to(memory_format=torch.channels_last)
+        trunk = [self.stem, self.blocks]
+        self.finish(c_in, global_pool, head_width, dropout, activation, init, trunk)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        h = self.blocks(self.stem(x)).squeeze(2)
-        return self.head(global_pool(h, self.global_pool))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
