@@ -179,10 +179,11 @@ def test_energy_tasks_keep_the_pulse_amplitude(compose_cfg, task: str) -> None:
     assert compose_cfg(f"task={task}", "preprocess=lecture").preprocess.window.mode == "fixed"
 
 
-def test_dcr_task_reads_the_tail_window_unless_told_otherwise(compose_cfg) -> None:
-    """The DCR cut is a tail-slope measurement: task=dcr brings the 30-us tail window, a
-    preprocess option on the command line still wins, and the other tasks keep the default."""
-    dcr = compose_cfg("task=dcr")
+@pytest.mark.parametrize("task", ["dcr", "psd_all"])
+def test_dcr_tasks_read_the_tail_window_unless_told_otherwise(compose_cfg, task: str) -> None:
+    """The DCR cut is a tail-slope measurement: task=dcr and psd_all bring the 30-us tail
+    window, a preprocess option on the command line still wins, the other tasks keep theirs."""
+    dcr = compose_cfg(f"task={task}")
     assert (dcr.preprocess.window.length, dcr.preprocess.downsample) == (3000, 3)
-    assert compose_cfg("task=dcr", "preprocess=default").preprocess.window.length == 1000
+    assert compose_cfg(f"task={task}", "preprocess=default").preprocess.window.length == 1000
     assert compose_cfg("task=avse").preprocess.window.length == 1000
