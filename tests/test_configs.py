@@ -184,6 +184,6 @@ def test_dcr_tasks_read_the_tail_window_unless_told_otherwise(compose_cfg, task:
     """The DCR cut is a tail-slope measurement: task=dcr and psd_all bring the 30-us tail
     window, a preprocess option on the command line still wins, the other tasks keep theirs."""
     dcr = compose_cfg(f"task={task}")
-    assert (dcr.preprocess.window.length, dcr.preprocess.downsample) == (3000, 3)
+    assert (dcr.preprocess.window.length, dcr.preprocess.downsample) == (2700, 3)
     assert compose_cfg(f"task={task}", "preprocess=default").preprocess.window.length == 1000
     assert compose_cfg("task=avse").preprocess.window.length == 1000
