@@ -178,7 +178,10 @@ def test_conv_stem_token_count():
 
     stem = ConvStem(1, 1000, depth=2, channels=16)
     assert stem.length == 1000 // 4 // 2 // 2
-    assert stem(torch.randn(2, 1, 1000)).shape == (2, stem.length, 16)
+    assert stem(torch.randn(2, 1, 1000)).shape == (2, 16, stem.length)  # channels-first
+    for length in (257, 64, 9):  # the computed length is the layers' own, pooling or not
+        short = ConvStem(2, length, depth=2, channels=8)
+        assert short(torch.randn(1, 2, length)).shape[-1] == short.length
     assert GRU(1, 1000, frontend="cnn").stride == 17  # ceil(1000 / 62)
     with pytest.raises(ConfigError, match="stem"):
         Transformer(1, 1000, stem="lstm")

@@ -42,8 +42,8 @@ def conv_blocks(
     norm: str,
     norm_groups: int,
     activation: str,
-) -> tuple[nn.Sequential, int]:
-    """The conv blocks (see :class:`CNN`) and their output channel count."""
+) -> tuple[nn.Sequential, int, int]:
+    """The conv blocks (see :class:`CNN`), their output channel count and output length."""
     blocks: list[nn.Module] = []
     c_in = in_channels
     for i in range(depth):
@@ -67,7 +67,7 @@ def conv_blocks(
             blocks.append(pool_cls((1, pool_size)))
             length //= pool_size
         c_in = c_out
-    return nn.Sequential(*blocks), c_in
+    return nn.Sequential(*blocks), c_in, length
 
 
 def resolve_norm(norm: str | None, batch_norm: bool | None) -> str:
@@ -139,11 +139,9 @@ class CNN(PooledConvNet):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if global_pool not in ("avg", "max", "avgmax"):
-            raise ConfigError(f"global_pool must be avg, max or avgmax, got '{global_pool}'")
         if pool not in ("max", "avg", "none"):
             raise ConfigError(f"pool must be max, avg or none, got '{pool}'")
-        self.features, c_in = conv_blocks(
+        self.features, c_in, _ = conv_blocks(
             in_channels,
             input_length,
             depth,

@@ -193,8 +193,9 @@ class PooledConvNet(nn.Module):
         init: str,
         trunk_modules: list[nn.Module],
     ) -> None:
-        """Pooling and head on ``channels`` trunk outputs; weights initialised and the trunk
-        moved to channels-last memory (a channels-last input meeting contiguous weights runs
+        """Pooling (``global_pool_mode`` checked here, for every subclass) and head on
+        ``channels`` trunk outputs; weights initialised and the trunk moved to channels-last
+        memory (a channels-last input meeting contiguous weights runs
         the slow path)."""
         check_choice("global_pool", global_pool_mode, GLOBAL_POOLS)
         self.global_pool = global_pool_mode

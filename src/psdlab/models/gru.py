@@ -101,9 +101,7 @@ class GRU(nn.Module):
         self.out_features = width * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq = self.frontend(x)
-        if not isinstance(self.frontend, ConvStem):
-            seq = seq.transpose(1, 2)  # (B, T, C); the stem returns that order already
+        seq = self.frontend(x).transpose(1, 2)  # (B, T, C)
         out, state = self.rnn(seq)
         if self.pooling == "mean":
             h = out.mean(dim=1)

@@ -30,9 +30,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import (
-    GLOBAL_POOLS,
     PooledConvNet,
-    check_choice,
     check_odd_kernel,
     conv1xk,
     make_activation,
@@ -190,7 +188,6 @@ class InceptionTime(PooledConvNet):
         init: str = "he",
     ) -> None:
         super().__init__()
-        check_choice("global_pool", global_pool, GLOBAL_POOLS)
         kernel_sizes = [int(k) for k in kernel_sizes]
         if depth < 1 or not kernel_sizes or residual_every < 0 or min(stem_stride, stem_pool) < 1:
             raise ConfigError(

@@ -21,9 +21,7 @@ import torch
 from torch import nn
 
 from psdlab.models.common import (
-    GLOBAL_POOLS,
     PooledConvNet,
-    check_choice,
     check_odd_kernel,
     conv1xk,
     make_activation,
@@ -155,7 +153,6 @@ class ResNet1D(PooledConvNet):
         init: str = "he",
     ) -> None:
         super().__init__()
-        check_choice("global_pool", global_pool, GLOBAL_POOLS)
         check_odd_kernel("kernel_size", kernel_size)
         check_odd_kernel("stem_kernel", stem_kernel)
         if depth < 1 or convs_per_block < 1:

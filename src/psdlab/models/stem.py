@@ -21,7 +21,10 @@ from psdlab.models.cnn import conv_blocks
 
 
 class ConvStem(nn.Module):
-    """(B, C, L) -> (B, T, channels): ``depth`` CNN blocks without the global pooling.
+    """(B, C, L) -> (B, channels, T): ``depth`` CNN blocks without the global pooling.
+
+    Channels-first like the other front ends (a strided ``Conv1d``, an average pool), so the
+    sequence models transpose every front end's output the same way.
 
     Block 0 convolves with stride ``stride``; every block max-pools by ``pool_size``, so T is
     about ``L / (stride * pool_size**depth)`` (62 tokens for the default 1000-sample window).
@@ -50,7 +53,7 @@ class ConvStem(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        self.blocks, self.channels = conv_blocks(
+        self.blocks, self.channels, self.length = conv_blocks(
             in_channels,
             input_length,
             depth,
@@ -66,12 +69,7 @@ class ConvStem(nn.Module):
             activation,
         )
         self.blocks.to(memory_format=torch.channels_last)
-        with torch.no_grad():
-            was_training = self.training
-            self.eval()
-            self.length = int(self.blocks(torch.zeros(1, in_channels, 1, input_length)).shape[-1])
-            self.train(was_training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        return self.blocks(x).squeeze(2).transpose(1, 2)  # (B, T, channels)
+        return self.blocks(x).squeeze(2)  # (B, channels, T)

@@ -71,7 +71,8 @@ class Transformer(nn.Module):
         self.input_length = input_length
         if stem == "cnn":
             conv = ConvStem(in_channels, input_length, depth=stem_depth, channels=stem_channels)
-            self.embed: nn.Module = nn.Sequential(conv, nn.Linear(conv.channels, width))
+            # a 1x1 conv: the per-token linear projection, on the stem's channels-first output
+            self.embed: nn.Module = nn.Sequential(conv, nn.Conv1d(conv.channels, width, 1))
             self.n_patches, self.pad = conv.length, 0
         elif stem == "patch":
             self.n_patches = math.ceil(input_length / patch_size)
@@ -79,7 +80,6 @@ class Transformer(nn.Module):
             self.embed = nn.Conv1d(in_channels, width, kernel_size=patch_size, stride=patch_size)
         else:
             raise ConfigError(f"stem must be cnn or patch, got '{stem}'")
-        self.stem = stem
         self.pooling = pooling
         n_pos = self.n_patches + (1 if pooling == "cls" else 0)
         if pooling == "cls":
@@ -107,9 +107,7 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad:
             x = F.pad(x, (0, self.pad))
-        tokens = self.embed(x)
-        if self.stem == "patch":
-            tokens = tokens.transpose(1, 2)  # (B, N, D)
+        tokens = self.embed(x).transpose(1, 2)  # (B, N, D)
         if self.pooling == "cls":
             tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
         h = self.encoder(self.dropout(tokens + self.pos))
