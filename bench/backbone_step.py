@@ -17,7 +17,6 @@ up to ~20x slower while another job used both cores (docs/results.md, issue 17 s
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 import time
@@ -29,58 +28,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from psdlab.models.common import global_pool  # noqa: E402  (after the path set-up above)
+from psdlab.models.stock import Stock1D  # noqa: E402  (after the path set-up above)
 from psdlab.tasks import build_backbone  # noqa: E402
-
-STOCK = {nn.Conv2d: "conv", nn.BatchNorm2d: "bn", nn.MaxPool2d: "pool", nn.ReplicationPad2d: "pad"}
-
-
-def _second(v: int | tuple[int, ...]) -> int:
-    return v[1] if isinstance(v, tuple) else v
-
-
-def to_stock_1d(module: nn.Module) -> nn.Module:
-    """A copy with every (1, k) 2-D layer replaced by its stock 1-D layer (same weights)."""
-    module = copy.deepcopy(module)
-    for name, child in module.named_children():
-        kind = STOCK.get(type(child))
-        if kind == "conv":
-            new: nn.Module = nn.Conv1d(
-                child.in_channels,
-                child.out_channels,
-                child.kernel_size[1],
-                stride=child.stride[1],
-                padding=child.padding[1],
-                bias=child.bias is not None,
-            )
-            state = child.state_dict()
-            new.load_state_dict({k: v.squeeze(2) if v.dim() == 4 else v for k, v in state.items()})
-        elif kind == "bn":
-            new = nn.BatchNorm1d(child.num_features)
-            new.load_state_dict(child.state_dict())
-        elif kind == "pool":
-            new = nn.MaxPool1d(
-                _second(child.kernel_size), _second(child.stride), _second(child.padding)
-            )
-        elif kind == "pad":
-            new = nn.ReplicationPad1d(child.padding[:2])
-        else:
-            new = to_stock_1d(child)
-        setattr(module, name, new)
-    return module
-
-
-class Stock1D(nn.Module):
-    """A CNN/ResNet1D/InceptionTime run on (B, C, L) with stock 1-D layers."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = to_stock_1d(net)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.net
-        h = n.features(x) if hasattr(n, "features") else n.blocks(n.stem(x))
-        return n.head(global_pool(h, n.global_pool))
 
 
 def build(spec: str, shape: tuple[int, int], stock: bool) -> tuple[nn.Module, int]:

@@ -22,7 +22,6 @@ process, exactly like ``python train.py`` is timed.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -83,50 +82,13 @@ def stock_layers(net: nn.Module) -> nn.Module:
 
     psdlab's CNN runs ``Conv2d``/``BatchNorm2d``/pooling with ``(1, k)`` kernels over a
     channels-last ``(B, C, 1, L)`` view (psdlab.models.cnn explains why); the lectures use
-    the 1-D layers on ``(B, C, L)``. Other backbones are already stock layers.
+    the 1-D layers on ``(B, C, L)`` (:mod:`psdlab.models.stock`). Other backbones are already
+    stock layers.
     """
     from psdlab.models import CNN
+    from psdlab.models.stock import Stock1D
 
-    if not isinstance(net, CNN):
-        return net
-    layers: list[nn.Module] = []
-    for layer in net.features:
-        if isinstance(layer, nn.Conv2d):
-            conv = nn.Conv1d(
-                layer.in_channels,
-                layer.out_channels,
-                layer.kernel_size[1],
-                stride=layer.stride[1],
-                padding=layer.padding[1],
-                bias=layer.bias is not None,
-            )
-            conv.weight.data.copy_(layer.weight.data.squeeze(2))
-            if layer.bias is not None:
-                conv.bias.data.copy_(layer.bias.data)
-            layers.append(conv)
-        elif isinstance(layer, nn.BatchNorm2d):
-            bn = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
-            bn.load_state_dict(layer.state_dict())
-            layers.append(bn)
-        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-            cls = nn.MaxPool1d if isinstance(layer, nn.MaxPool2d) else nn.AvgPool1d
-            layers.append(cls(layer.kernel_size[1]))
-        else:
-            layers.append(copy.deepcopy(layer))
-    stock = _StockCNN(nn.Sequential(*layers), net.global_pool, copy.deepcopy(net.head))
-    stock.out_features = net.out_features
-    return stock
-
-
-class _StockCNN(nn.Module):
-    def __init__(self, features: nn.Module, global_pool: str, head: nn.Module) -> None:
-        super().__init__()
-        self.features, self.global_pool, self.head = features, global_pool, head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
-        pooled = {"avg": [h.mean(-1)], "max": [h.amax(-1)], "avgmax": [h.mean(-1), h.amax(-1)]}
-        return self.head(torch.cat(pooled[self.global_pool], dim=1))
+    return Stock1D(net) if isinstance(net, CNN) else net
 
 
 def build_model(model: str, input_length: int = LENGTH, stock: bool = False) -> nn.Module:

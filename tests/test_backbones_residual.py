@@ -6,7 +6,6 @@ tests/test_models.py; here what is specific to the two residual backbones.
 
 from __future__ import annotations
 
-import copy
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from torch import nn
 
 from psdlab.models import InceptionTime, ResNet1D
-from psdlab.models.common import global_pool, make_norm
+from psdlab.models.common import make_norm
+from psdlab.models.stock import Stock1D
 from psdlab.utils.errors import ConfigError
 
 from .conftest import compose_config
@@ -109,40 +109,6 @@ def test_inception_residual_groups():
     assert not any(hasattr(g, "shortcut") for g in plain.blocks)
 
 
-def _to_1d(module: nn.Module) -> nn.Module:
-    """A copy with every (1, k) 2-D layer replaced by the stock 1-D layer, same weights."""
-    module = copy.deepcopy(module)
-    for name, child in module.named_children():
-        if isinstance(child, nn.Conv2d):
-            conv = nn.Conv1d(
-                child.in_channels,
-                child.out_channels,
-                child.kernel_size[1],
-                stride=child.stride[1],
-                padding=child.padding[1],
-                bias=child.bias is not None,
-            )
-            conv.weight.data.copy_(child.weight.data.squeeze(2))
-            if child.bias is not None:
-                conv.bias.data.copy_(child.bias.data)
-            setattr(module, name, conv)
-        elif isinstance(child, nn.BatchNorm2d):
-            bn = nn.BatchNorm1d(child.num_features)
-            bn.load_state_dict(child.state_dict())
-            setattr(module, name, bn)
-        elif isinstance(child, nn.MaxPool2d):
-            k, s, p = (
-                v[1] if isinstance(v, tuple) else v
-                for v in (child.kernel_size, child.stride, child.padding)
-            )
-            setattr(module, name, nn.MaxPool1d(k, s, p))
-        elif isinstance(child, nn.ReplicationPad2d):
-            setattr(module, name, nn.ReplicationPad1d(child.padding[:2]))
-        else:
-            setattr(module, name, _to_1d(child))
-    return module
-
-
 @pytest.mark.parametrize("name", list(TINY))
 @pytest.mark.parametrize("train", [True, False])
 def test_equals_the_stock_1d_network(name, train):
@@ -151,10 +117,10 @@ def test_equals_the_stock_1d_network(name, train):
     cls, kw = TINY[name]
     torch.manual_seed(0)
     net = cls(2, 301, dropout=0.0, **kw).train(train)
-    stock = _to_1d(net).train(train)
+    stock = Stock1D(net).train(train)
     x = torch.randn(5, 2, 301)
-    h = stock.blocks(stock.stem(x))
-    ref = stock.head(global_pool(h, stock.global_pool))
+    ref = stock(x)
+    assert not any(isinstance(m, nn.Conv2d | nn.BatchNorm2d) for m in stock.modules())
     torch.testing.assert_close(net(x), ref, rtol=1e-5, atol=1e-5)
     assert F.mse_loss(net(x), ref) < 1e-10
 
