@@ -86,6 +86,23 @@ def test_energy_matched_auc_removes_energy_correlation() -> None:
     assert np.isnan(roc_auc(score, np.ones_like(label)))
 
 
+def test_truth_auc_in_the_window_ignores_events_outside_it() -> None:
+    """A score perfect in 1000-2700 keV and random elsewhere: window AUC 1, all-event AUC not."""
+    from psdlab.report.psd import psd_section
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    energy = np.concatenate([rng.uniform(100, 999, n), rng.uniform(1000, 2699, n)])
+    single = rng.random(2 * n) < 0.5
+    score = np.where(energy >= 1000, single + rng.normal(0, 0.1, 2 * n), rng.normal(0, 1, 2 * n))
+    sec, _ = psd_section(
+        "low_avse", score, None, rng.normal(0, 1, 2 * n), energy, {"single_site": single}
+    )
+    assert sec["truth"]["auc_window"]["network"] == pytest.approx(1.0)
+    assert sec["truth"]["auc"]["network"] < 0.8
+    assert sec["truth"]["auc_window"]["classical"] == pytest.approx(0.5, abs=0.03)
+
+
 def _tiny_meta(path: Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         meta = {

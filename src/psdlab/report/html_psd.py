@@ -88,6 +88,7 @@ def _truth_table(truth: Mapping[str, Any]) -> list[str]:
                 who,
                 num(truth["auc"][who]),
                 num(truth["auc_energy_matched"][who]),
+                num(truth.get("auc_window", {}).get(who)),
                 pm(c.get("signal_acceptance")),
                 pm(c.get("background_survival")),
             ]
@@ -96,7 +97,17 @@ def _truth_table(truth: Mapping[str, Any]) -> list[str]:
         f"<p>Against simulated truth ({html.escape(truth['definition'])}; "
         f"{count(truth['n_signal'])} signal, {count(truth['n_background'])} background); "
         f"acceptances at the 90 %-DEP cut for {lo:g}-{hi:g} keV:</p>",
-        table(["cut", "AUC", "E-matched AUC", "signal acceptance", "background survival"], rows),
+        table(
+            [
+                "cut",
+                "AUC",
+                "E-matched AUC",
+                f"AUC {lo:g}-{hi:g} keV",
+                "signal acceptance",
+                "background survival",
+            ],
+            rows,
+        ),
     ]
 
 

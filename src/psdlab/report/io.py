@@ -88,6 +88,7 @@ def report_scalars(report: PhysicsReport, prefix: str = "report") -> dict[str, f
                     _flatten(f"{prefix}/{t}/survival_{who}/{peak}", s.get("fraction"), out)
         if sec.get("truth"):
             _flatten(f"{prefix}/{t}/truth_auc", sec["truth"]["auc"], out)
+            _flatten(f"{prefix}/{t}/truth_auc_window", sec["truth"].get("auc_window", {}), out)
     en = report.numbers.get("energy") or {}
     for name, lines in en.get("fwhm", {}).items():
         for line, fit in lines.items():
