@@ -274,3 +274,33 @@ def test_labels_group_composes_into_the_data_module(tmp_path, option):
     assert cfg.data.labels.name == option
     dm = instantiate(cfg.data, _recursive_=False, _convert_="all")
     assert dm.label_source.name == option
+
+
+def test_energy_leakage_tells_an_energy_score_from_a_topology_score():
+    """A score that is the energy leaks (energy AUC 1, uneven SS acceptance); one that is
+    the topology plus noise does not (AUC 0.5, flat acceptance); the report carries both."""
+    from psdlab.data.labels import energy_leakage
+    from psdlab.report.psd import psd_section
+
+    rng = np.random.default_rng(11)
+    n = 20000
+    energy = rng.uniform(1000, 2700, n)
+    single = rng.random(n) < 0.5
+    topology = single + rng.normal(0, 0.5, n)
+    by_energy = -energy + rng.normal(0, 1, n)
+    cut = np.quantile(topology, 0.3)
+    flat = energy_leakage(topology, energy, single, passed=topology > cut)
+    leaky = energy_leakage(by_energy, energy, single, passed=by_energy > -1850)
+    assert abs(flat["single_site"]) < 0.05 and abs(flat["energy_auc_single_site"] - 0.5) < 0.03
+    assert leaky["single_site"] < -0.95 and leaky["energy_auc_single_site"] < 0.01
+    bins = [k for k in flat if k.startswith("ss_kept_")]
+    assert len(bins) == 4
+    assert np.ptp([flat[k] for k in bins]) < 0.05
+    assert leaky["ss_kept_1000_1400"] == 1.0 and leaky["ss_kept_2200_2700"] == 0.0
+
+    sec, _ = psd_section("low_avse", topology, None, by_energy, energy, {"single_site": single})
+    report = sec["truth"]["energy_leakage"]
+    assert report["network"]["energy_auc_single_site"] == pytest.approx(
+        flat["energy_auc_single_site"]
+    )
+    assert report["classical"]["single_site"] < -0.95

@@ -122,6 +122,26 @@ def _window_aucs(
     return {who: roc_auc(np.asarray(s)[win], t[win]) for who, s in scores.items()}
 
 
+def _leakage(
+    scores: Mapping[str, np.ndarray],
+    energy: np.ndarray,
+    t: np.ndarray,
+    passed: Mapping[str, np.ndarray | None],
+) -> dict[str, dict[str, float]]:
+    """What each score knows about energy at fixed truth topology (docs/labels.md).
+
+    The check of a network trained on calibration lines, which sit at different energies:
+    a score that learnt energy instead of topology correlates with it among events of one
+    topology and cuts single-site events unevenly across energy.
+    """
+    from psdlab.data.labels.leakage import energy_leakage
+
+    return {
+        who: energy_leakage(s, energy, t, TRUTH_WINDOW, passed.get(who))
+        for who, s in scores.items()
+    }
+
+
 def _truth_cut(
     t: np.ndarray, energy: np.ndarray, passed: dict[str, np.ndarray | None]
 ) -> dict[str, Any]:
@@ -178,6 +198,8 @@ def psd_section(
         tsec["cut_window_kev"] = list(TRUTH_WINDOW)
         tsec["auc_window"] = _window_aucs(scores, t, energy)
         tsec["cut"] = _truth_cut(t, energy, passed)
+        if target == "low_avse":
+            tsec["energy_leakage"] = _leakage(scores, energy, t, passed)
         sec["truth"] = tsec
     detector = meta.get("detector")
     if (

@@ -157,24 +157,54 @@ def score_energy_correlation(score: np.ndarray, energy: np.ndarray) -> float:
     return float(spearmanr(s[ok], e[ok]).statistic)
 
 
+# energy bands whose events a leaking score tells apart at fixed topology (keV): below and
+# above the SEP, away from the DEP and FEP lines the line populations sit on
+LOW_BAND, HIGH_BAND = (1400.0, 1800.0), (2200.0, 2700.0)
+# energy bins of the single-site acceptance check (keV)
+ACCEPTANCE_BINS = ((1000.0, 1400.0), (1400.0, 1800.0), (1800.0, 2200.0), (2200.0, 2700.0))
+
+
+def _band_auc(score: np.ndarray, e: np.ndarray, keep: np.ndarray) -> float:
+    """AUC of ``score`` for telling HIGH_BAND from LOW_BAND events among ``keep``."""
+    from psdlab.metrics.physics import roc_auc
+
+    lo = keep & (e >= LOW_BAND[0]) & (e < LOW_BAND[1])
+    hi = keep & (e >= HIGH_BAND[0]) & (e < HIGH_BAND[1])
+    sel = lo | hi
+    return roc_auc(np.asarray(score, float)[sel], hi[sel]) if sel.any() else float("nan")
+
+
 def energy_leakage(
     score: np.ndarray,
     energy: np.ndarray,
     single_site: np.ndarray | None = None,
     window: tuple[float, float] = (1000.0, 2700.0),
+    passed: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How well a score alone predicts the energy, in ``window`` (keV).
 
     ``all``: rank correlation of score and energy over every event of the window. With truth
     (``single_site``), the same within true single-site and within true multi-site events:
     there the topology is fixed, so any correlation left is what the network learned about
-    energy itself (0 for a network that sees topology only).
+    energy itself (0 for a network that sees topology only); ``energy_auc_*``: the AUC of the
+    score for telling 2200-2700 keV from 1400-1800 keV events of one topology (0.5: the score
+    knows nothing of the energy). With ``passed`` (the events a cut keeps) as well,
+    ``ss_kept_<lo>_<hi>``: the true single-site acceptance of that cut in each energy bin of
+    ``ACCEPTANCE_BINS`` (flat: the cut does not depend on the energy).
     """
     e = np.asarray(energy, float)
+    score = np.asarray(score, float)
     win = (e >= window[0]) & (e < window[1])
     out = {"all": score_energy_correlation(score[win], e[win])}
     if single_site is not None:
         ss = np.asarray(single_site, bool)
         out["single_site"] = score_energy_correlation(score[win & ss], e[win & ss])
         out["multi_site"] = score_energy_correlation(score[win & ~ss], e[win & ~ss])
+        out["energy_auc_single_site"] = _band_auc(score, e, ss)
+        out["energy_auc_multi_site"] = _band_auc(score, e, ~ss)
+        if passed is not None:
+            p = np.asarray(passed, bool)
+            for lo, hi in ACCEPTANCE_BINS:
+                b = ss & (e >= lo) & (e < hi)
+                out[f"ss_kept_{lo:g}_{hi:g}"] = float(p[b].mean()) if b.any() else float("nan")
     return out
