@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from psdlab.data.labels.leakage import energy_leakage
 from psdlab.metrics.physics import (
     SURVIVAL_PEAKS,
     dep_threshold,
@@ -109,7 +110,7 @@ def _versus(
 
 
 def _window_aucs(
-    scores: Mapping[str, np.ndarray], t: np.ndarray, energy: np.ndarray
+    scores: Mapping[str, np.ndarray], t: np.ndarray, win: np.ndarray
 ) -> dict[str, float]:
     """AUC of each score against the truth for events in the truth window only.
 
@@ -118,7 +119,6 @@ def _window_aucs(
     used and where the report quotes the truth acceptances, so its AUC is the like-for-like
     comparison with the classical cut.
     """
-    win = (energy >= TRUTH_WINDOW[0]) & (energy < TRUTH_WINDOW[1])
     return {who: roc_auc(np.asarray(s)[win], t[win]) for who, s in scores.items()}
 
 
@@ -134,8 +134,6 @@ def _leakage(
     a score that learnt energy instead of topology correlates with it among events of one
     topology and cuts single-site events unevenly across energy.
     """
-    from psdlab.data.labels.leakage import energy_leakage
-
     return {
         who: energy_leakage(s, energy, t, TRUTH_WINDOW, passed.get(who))
         for who, s in scores.items()
@@ -143,10 +141,9 @@ def _leakage(
 
 
 def _truth_cut(
-    t: np.ndarray, energy: np.ndarray, passed: dict[str, np.ndarray | None]
+    t: np.ndarray, win: np.ndarray, passed: dict[str, np.ndarray | None]
 ) -> dict[str, Any]:
     """Signal acceptance and background survival of each cut within the truth window."""
-    win = (energy >= TRUTH_WINDOW[0]) & (energy < TRUTH_WINDOW[1])
     out: dict[str, Any] = {}
     for name, p in passed.items():
         out[name] = (
@@ -196,8 +193,9 @@ def psd_section(
         }
         _versus(tsec, "truth", scores, t, energy, curves, aucs)
         tsec["cut_window_kev"] = list(TRUTH_WINDOW)
-        tsec["auc_window"] = _window_aucs(scores, t, energy)
-        tsec["cut"] = _truth_cut(t, energy, passed)
+        win = (energy >= TRUTH_WINDOW[0]) & (energy < TRUTH_WINDOW[1])
+        tsec["auc_window"] = _window_aucs(scores, t, win)
+        tsec["cut"] = _truth_cut(t, win, passed)
         if target == "low_avse":
             tsec["energy_leakage"] = _leakage(scores, energy, t, passed)
         sec["truth"] = tsec

@@ -87,14 +87,13 @@ def _binary_terms(
         per = F.cross_entropy(
             logits.reshape(b * k, 2), labels.reshape(-1).round().long(), reduction="none"
         ).reshape(b, k)
-        per = per * weight if weight is not None else per
-        return per.mean() if reduction == "mean" else per
-    if loss == "focal":
+    elif loss == "focal":
         per = _focal_terms(logits, labels, focal_gamma)
-        per = per * weight if weight is not None else per
-        return per.mean() if reduction == "mean" else per
-    check_binary_loss(loss)
-    raise AssertionError("unreachable")
+    else:
+        check_binary_loss(loss)
+        raise AssertionError("unreachable")
+    per = per * weight if weight is not None else per
+    return per.mean() if reduction == "mean" else per
 
 
 def _focal_terms(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:

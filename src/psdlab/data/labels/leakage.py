@@ -166,12 +166,14 @@ ACCEPTANCE_BINS = ((1000.0, 1400.0), (1400.0, 1800.0), (1800.0, 2200.0), (2200.0
 
 def _band_auc(score: np.ndarray, e: np.ndarray, keep: np.ndarray) -> float:
     """AUC of ``score`` for telling HIGH_BAND from LOW_BAND events among ``keep``."""
+    # imported here: psdlab.metrics.physics loads psdlab.dsp (numba, ~1.7 s), which the
+    # data package, importing this module, does not otherwise need
     from psdlab.metrics.physics import roc_auc
 
     lo = keep & (e >= LOW_BAND[0]) & (e < LOW_BAND[1])
     hi = keep & (e >= HIGH_BAND[0]) & (e < HIGH_BAND[1])
     sel = lo | hi
-    return roc_auc(np.asarray(score, float)[sel], hi[sel]) if sel.any() else float("nan")
+    return roc_auc(score[sel], hi[sel]) if sel.any() else float("nan")
 
 
 def energy_leakage(
