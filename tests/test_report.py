@@ -15,7 +15,9 @@ import pytest
 from psdlab.data.schema import DataSchema
 from psdlab.metrics.physics import (
     dep_threshold,
+    efficiency,
     energy_matched_auc,
+    paired_cut_difference,
     peak_survival,
     region_survival,
     roc_auc,
@@ -101,6 +103,60 @@ def test_truth_auc_in_the_window_ignores_events_outside_it() -> None:
     assert sec["truth"]["auc_window"]["network"] == pytest.approx(1.0)
     assert sec["truth"]["auc"]["network"] < 0.8
     assert sec["truth"]["auc_window"]["classical"] == pytest.approx(0.5, abs=0.03)
+
+
+def _dep_and_continuum(
+    rng: np.random.Generator, n_dep: int, n_window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A narrow DEP of ``n_dep`` events on 1000-2700 keV events; single-site truth and a score
+    (single-site events higher) whose DEP cut is set from the DEP events alone."""
+    e = np.concatenate([rng.normal(1592.5, 0.8, n_dep), rng.uniform(1000, 2700, n_window)])
+    single = np.concatenate([rng.random(n_dep) < 0.97, rng.random(n_window) < 0.5])
+    score = single + rng.normal(0, 0.5, e.size)
+    return e, single, score
+
+
+def test_paired_cut_difference_counts_the_threshold_error() -> None:
+    """With ~200 DEP events the cut's own sampling error dominates a single-site acceptance:
+    the bootstrap error is several times the binomial one; a score against itself differs by 0.
+    """
+    rng = np.random.default_rng(8)
+    e, single, score = _dep_and_continuum(rng, 200, 20000)
+    win = (e >= 1000) & (e < 2700)
+    other = score + rng.normal(0, 0.5, e.size)
+    d = paired_cut_difference(e, score, other, single, win)
+    acc = efficiency(score > dep_threshold(e, score), single & win)
+    assert d["n_bootstrap"] == 200
+    assert d["signal_acceptance"]["error_a"] > 3 * acc.error
+    same = paired_cut_difference(e, score, score, single, win, n_boot=20)
+    assert same["signal_acceptance"]["difference"] == 0.0
+    assert same["signal_acceptance"]["error"] == 0.0
+    # the extra noise makes ``other`` the worse classifier: more background kept at the cut
+    assert d["background_survival"]["difference"] < -2 * d["background_survival"]["error"]
+    # ten times the DEP: the threshold error, and with it the acceptance error, shrinks
+    e2, single2, score2 = _dep_and_continuum(rng, 2000, 20000)
+    win2 = (e2 >= 1000) & (e2 < 2700)
+    d2 = paired_cut_difference(e2, score2, score2, single2, win2, n_boot=50)
+    assert d2["signal_acceptance"]["error_a"] < 0.6 * d["signal_acceptance"]["error_a"]
+    # too few DEP events to set a cut: NaN, not a crash
+    few = paired_cut_difference(e[:5], score[:5], other[:5], single[:5], win[:5], n_boot=10)
+    assert np.isnan(few["signal_acceptance"]["difference"]) and few["n_bootstrap"] == 0
+
+
+def test_report_states_the_paired_cut_difference() -> None:
+    """The truth section carries network-minus-classical with errors, and the HTML says it."""
+    from psdlab.report.html_psd import psd_details
+    from psdlab.report.psd import psd_section
+
+    rng = np.random.default_rng(9)
+    e, single, score = _dep_and_continuum(rng, 400, 20000)
+    classical = score + rng.normal(0, 0.5, e.size)
+    sec, _ = psd_section("low_avse", score, None, classical, e, {"single_site": single})
+    diff = sec["truth"]["cut_difference"]
+    win = (e >= 1000) & (e < 2700)
+    assert diff == paired_cut_difference(e, score, classical, single, win)
+    assert diff["background_survival"]["difference"] < 0  # the less noisy score is better
+    assert "Network minus classical" in psd_details("low_avse", sec, {}, {})
 
 
 def _tiny_meta(path: Path) -> dict[str, np.ndarray]:

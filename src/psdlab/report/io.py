@@ -89,6 +89,9 @@ def report_scalars(report: PhysicsReport, prefix: str = "report") -> dict[str, f
         if sec.get("truth"):
             _flatten(f"{prefix}/{t}/truth_auc", sec["truth"]["auc"], out)
             _flatten(f"{prefix}/{t}/truth_auc_window", sec["truth"].get("auc_window", {}), out)
+            for name, d in sec["truth"].get("cut_difference", {}).items():
+                if isinstance(d, dict):
+                    _flatten(f"{prefix}/{t}/truth_cut_difference/{name}", d.get("difference"), out)
     en = report.numbers.get("energy") or {}
     for name, lines in en.get("fwhm", {}).items():
         for line, fit in lines.items():

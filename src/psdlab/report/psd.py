@@ -27,6 +27,7 @@ from psdlab.metrics.physics import (
     dep_threshold,
     efficiency,
     energy_matched_auc,
+    paired_cut_difference,
     peak_survival,
     region_survival,
     roc_auc,
@@ -196,6 +197,10 @@ def psd_section(
         win = (energy >= TRUTH_WINDOW[0]) & (energy < TRUTH_WINDOW[1])
         tsec["auc_window"] = _window_aucs(scores, t, win)
         tsec["cut"] = _truth_cut(t, win, passed)
+        if all(p is not None for p in passed.values()):
+            tsec["cut_difference"] = paired_cut_difference(
+                energy, score, classical, t, win, DEP_KEEP
+            )
         if target == "low_avse":
             tsec["energy_leakage"] = _leakage(scores, energy, t, passed)
         sec["truth"] = tsec
