@@ -124,6 +124,12 @@ def test_generate_dataset_ids_disjoint_and_skips(tmp_path):
     mtime = out["train"][0].stat().st_mtime_ns
     generate_dataset(tmp_path, 2, 1, 150, seed=3, config=CFG, progress=False)
     assert out["train"][0].stat().st_mtime_ns == mtime
+    # a second dataset beside it with its own first_id: no id repeats across the two
+    other = generate_dataset(
+        tmp_path / "b", 0, 1, 150, seed=4, config=CFG, progress=False, first_id=10**6
+    )
+    with h5py.File(other["test"][0], "r") as f:
+        assert f["id"][0] == 10**6 and not np.isin(f["id"][:], all_ids).any()
 
 
 def test_cli_write_and_plot(tmp_path):

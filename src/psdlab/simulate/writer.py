@@ -124,13 +124,16 @@ def generate_dataset(
     test_pattern: str = "MJD_Test_{i}.hdf5",
     n_npml_files: int = 0,
     npml_pattern: str = "MJD_NPML_{i}.hdf5",
+    first_id: int = 0,
 ) -> dict[str, list[Path]]:
     """Write train, test and unlabelled (NPML-like) files with disjoint event ids; existing
     complete files are kept.
 
     File k (train files first, then test files, then unlabelled ones) uses seed
-    ``seed * 1000 + k`` and ids ``k * events_per_file ...``, so regenerating one file
-    reproduces it exactly and adding unlabelled files changes no labelled one.
+    ``seed * 1000 + k`` and ids ``first_id + k * events_per_file ...``, so regenerating one
+    file reproduces it exactly and adding unlabelled files changes no labelled one. Datasets
+    meant to be used beside each other (the default data and the pre-training set) take
+    different ``first_id`` so that an id names one event across them.
     """
     cfg = config or SimulatorConfig()
     out = Path(out_dir)
@@ -152,7 +155,7 @@ def generate_dataset(
                     config=cfg,
                     truth=truth,
                     progress=progress,
-                    first_id=k * events_per_file,
+                    first_id=first_id + k * events_per_file,
                     run_number=60000 + k,
                     labelled=split != "npml",
                 )
