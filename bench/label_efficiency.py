@@ -60,13 +60,19 @@ def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
             sd = f"{diff.std(ddof=1):.4f}" if len(diff) > 1 else "-"
             gain = f"{diff.mean():+.4f} ± {sd}"
         seeds = "; ".join(
-            f"{k}: {sc[k]:.4f} / " + (f"{pt[k]:.4f}" if k in pt else "-") for k in sorted(sc)
+            f"{k}: " + " / ".join(f"{v[k]:.4f}" if k in v else "-" for v in (sc, pt))
+            for k in sorted(set(sc) | set(pt))
         )
         rows.append(f"| {size} | {cells[0]} | {cells[1]} | {gain} | {seeds} |")
     return "\n".join(rows)
 
 
-def plot(results: dict[tuple[str, str], dict[int, float]], path: Path, n_all: int) -> None:
+def plot(
+    results: dict[tuple[str, str], dict[int, float]],
+    path: Path,
+    n_all: int,
+    ylabel: str = "test AUROC (low A/E)",
+) -> None:
     from psdlab.plots.common import new_figure
 
     fig, axes = new_figure(size=(5.5, 4.0))
@@ -85,7 +91,7 @@ def plot(results: dict[tuple[str, str], dict[int, float]], path: Path, n_all: in
         ax.axhline(ref, color="0.5", ls="--", lw=0.8, label="scratch, all labels")
     ax.set_xscale("log")
     ax.set_xlabel("labelled training events")
-    ax.set_ylabel("test AUROC (low A/E)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
 
@@ -95,6 +101,7 @@ def main() -> None:
     parser.add_argument("sweep_dirs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=None, help="figure path (PNG)")
     parser.add_argument("--n-all", type=int, default=32000, help="x position of 'all'")
+    parser.add_argument("--ylabel", default="test AUROC (low A/E)", help="y-axis label")
     args = parser.parse_args()
     results: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for sweep_dir in args.sweep_dirs:
@@ -102,7 +109,7 @@ def main() -> None:
             results[key].update(values)
     print(markdown_table(results))
     if args.out:
-        plot(results, args.out, args.n_all)
+        plot(results, args.out, args.n_all, args.ylabel)
 
 
 if __name__ == "__main__":
