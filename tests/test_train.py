@@ -75,7 +75,8 @@ def test_resume_from_last_checkpoint(compose_train_cfg, tmp_path, caplog) -> Non
     cfg = compose_train_cfg("model=mlp", "debug=limit_batches", "test=false", run_dir=run_dir)
     train(cfg)
     last = run_dir / "checkpoints" / "last.ckpt"
-    first_steps = torch.load(last, weights_only=False)["global_step"]
+    first = torch.load(last, weights_only=False)
+    first_steps, first_best = first["global_step"], first["psdlab_val_best"]
     steps_per_epoch = first_steps // 2  # debug=limit_batches runs two epochs
 
     cfg = compose_train_cfg(
@@ -90,7 +91,10 @@ def test_resume_from_last_checkpoint(compose_train_cfg, tmp_path, caplog) -> Non
         train(cfg)
     assert "Restored all states from the checkpoint" in caplog.text
     # continued where it stopped: one more epoch, not three from scratch
-    assert torch.load(last, weights_only=False)["global_step"] == first_steps + steps_per_epoch
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["global_step"] == first_steps + steps_per_epoch
+    # hp/val_best continues over the restart: never below the best of the first two epochs
+    assert resumed["psdlab_val_best"] >= first_best
 
 
 def test_resume_without_checkpoint_is_a_clear_error(compose_train_cfg, tmp_path) -> None:

@@ -259,6 +259,14 @@ class Task(L.LightningModule):
             self._log_figures("val")
         self.collector.clear("val")
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the best monitored validation value so far: a resumed run continues hp/val_best
+        # from it instead of restarting at its first epoch after the restart
+        checkpoint["psdlab_val_best"] = self._best
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._best = checkpoint.get("psdlab_val_best", self._best)
+
     def on_test_epoch_start(self) -> None:
         self.collector.clear("test")
 
