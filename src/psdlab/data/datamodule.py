@@ -322,17 +322,13 @@ class WaveformDataModule(L.LightningDataModule):
         return self._input_shape
 
     def positive_fraction(self, target: str) -> float:
-        """Share of True for ``target`` in the training split (for ``pos_weight: auto``)."""
+        """Share of True for ``target`` in the training split: the classification part's
+        ``pos_weight: auto`` turns it into negatives / positives."""
         if target not in self.targets:
             raise KeyError(f"'{target}' is not one of the data targets {self.targets}")
         self._setup_train()
         lab = self._sources["train"].labels[self._positions["train"], self.targets.index(target)]
         return float(lab.mean())
-
-    def pos_weight(self, target: str) -> float:
-        """negatives / positives in the training split, for ``BCEWithLogitsLoss(pos_weight)``."""
-        p = self.positive_fraction(target)
-        return (1.0 - p) / p if p > 0 else 1.0
 
     def split_metadata(self, split: str) -> dict[str, np.ndarray]:
         """Per-event id, energy, tp0, detector, run_number, labels (logical names) and truth
