@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 import lightning as L
 import numpy as np
 
@@ -46,6 +47,7 @@ def test_ddp_sim_trains_and_tests_with_sharded_data(compose_train_cfg, tmp_path:
         "debug=limit_batches",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
+        "trainer.limit_test_batches=1.0",
         "callbacks.progress_bar=null",
         "callbacks.model_summary=null",
         "task.log_figures_every_n_epochs=0",
@@ -67,3 +69,15 @@ def test_ddp_sim_trains_and_tests_with_sharded_data(compose_train_cfg, tmp_path:
     ids1 = np.load(probe / "rank1_epoch0.npy")
     assert len(ids0) == len(ids1) == 3 * cfg.data.batch_size  # equal steps on both ranks
     assert not set(ids0.tolist()) & set(ids1.tolist())  # disjoint shards
+
+    # the prediction table holds every test event, both ranks' shards, once and in file order
+    with h5py.File(run_dir / "predictions.h5", "r") as f:
+        predicted = f["id"][:]
+    test_ids = []
+    for path in cfg.data.test_files:
+        with h5py.File(path, "r") as f:
+            test_ids.append(f["id"][:])
+    test_ids = np.concatenate(test_ids)
+    assert len(predicted) > len(test_ids) // 2  # more than rank 0's shard
+    assert np.array_equal(predicted, test_ids[np.isin(test_ids, predicted)])
+    assert len(np.unique(predicted)) == len(predicted) >= len(test_ids) - 5  # a few bad events

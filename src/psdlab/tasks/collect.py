@@ -62,3 +62,27 @@ class PredictionCollector:
             table["example_waveform"] = examples.numpy()
             table["example_row"] = np.arange(len(examples))
         return table
+
+
+def gather_table(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every rank's test table, concatenated in rank order; the input when not distributed.
+
+    Under DDP each rank tests one contiguous shard of the test events (``IndexBatchSampler``
+    covers every event once, in order, outside training), so rank 0 alone would write a
+    prediction table, and a report, of its shard only; the concatenation is the table a
+    single process writes. The example waveforms are rank 0's: they are the first rows.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return table
+    world = torch.distributed.get_world_size()
+    if world == 1:
+        return table
+    tables: list[dict[str, np.ndarray] | None] = [None] * world
+    torch.distributed.all_gather_object(tables, table)
+    full = [t for t in tables if t]
+    if not full:
+        return {}
+    columns = [k for k in full[0] if not k.startswith("example_")]
+    merged = {k: np.concatenate([t[k] for t in full]) for k in columns}
+    merged |= {k: v for k, v in full[0].items() if k.startswith("example_")}
+    return merged

@@ -26,7 +26,7 @@ from torch import nn
 from torchmetrics.aggregation import MeanMetric
 
 from psdlab.tasks.backbone import build_backbone
-from psdlab.tasks.collect import PredictionCollector
+from psdlab.tasks.collect import PredictionCollector, gather_table
 from psdlab.tasks.heads import InferenceModel
 from psdlab.tasks.optim import configure_optimization
 from psdlab.tasks.parts.base import TaskPart
@@ -276,7 +276,7 @@ class Task(L.LightningModule):
             source = "test/" + key.removeprefix("hp/test_")
             if key.startswith("hp/test_") and source in metrics:
                 self.log(key, metrics[source])
-        self.test_table = self.collector.table("test")
+        self.test_table = gather_table(self.collector.table("test"))
         self._log_figures("test")
         self.collector.clear("test")
 
