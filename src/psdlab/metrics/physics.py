@@ -252,26 +252,31 @@ def paired_cut_difference(
     scores = (np.asarray(score_a, dtype=float), np.asarray(score_b, dtype=float))
     sig = np.asarray(signal, dtype=bool) & np.asarray(mask, dtype=bool)
     bkg = ~np.asarray(signal, dtype=bool) & np.asarray(mask, dtype=bool)
-    rng = np.random.default_rng(seed)
+    names = ("signal_acceptance", "background_survival")
+    nan = dict.fromkeys(("difference", "error", "error_a", "error_b"), float("nan"))
+    undefined = {name: nan for name in names} | {"n_bootstrap": 0}
 
     def figures(idx: np.ndarray) -> np.ndarray | None:
         """(acceptance, survival) of score a and of score b on the events ``idx``."""
+        e_i, sig_i, bkg_i = e[idx], sig[idx], bkg[idx]
         out = []
         for s in scores:
-            thr = dep_threshold(e[idx], s[idx], keep)
+            s_i = s[idx]
+            thr = dep_threshold(e_i, s_i, keep)
             if not np.isfinite(thr):
                 return None
-            passed = s[idx] > thr
-            out += [passed[sig[idx]].mean(), passed[bkg[idx]].mean()]
+            passed = s_i > thr
+            out += [passed[sig_i].mean(), passed[bkg_i].mean()]
         return np.asarray(out)
 
     nominal = figures(np.arange(e.size))
+    if nominal is None or not sig.any() or not bkg.any():
+        return undefined  # no replica can do better: skip the bootstrap
+    rng = np.random.default_rng(seed)
     reps = [figures(rng.integers(0, e.size, e.size)) for _ in range(n_boot)]
     reps = np.asarray([r for r in reps if r is not None])
-    names = ("signal_acceptance", "background_survival")
-    if nominal is None or len(reps) < n_boot / 2 or not sig.any() or not bkg.any():
-        nan = dict.fromkeys(("difference", "error", "error_a", "error_b"), float("nan"))
-        return {name: nan for name in names} | {"n_bootstrap": 0}
+    if len(reps) < n_boot / 2:
+        return undefined
     spread = _robust_sigma(reps)
     diff = _robust_sigma(reps[:, :2] - reps[:, 2:])
     return {
