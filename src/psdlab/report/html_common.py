@@ -41,14 +41,18 @@ def low_mark(d: Mapping[str, Any]) -> str:
     return f" <span class='low'>(low statistics: {n})</span>"
 
 
-def pm(d: Mapping[str, Any] | None, key: str = "fraction", err: str = "error") -> str:
-    """``value ± error`` with the low-statistics mark when flagged."""
+def pm(
+    d: Mapping[str, Any] | None, key: str = "fraction", err: str = "error", signed: bool = False
+) -> str:
+    """``value ± error`` with the low-statistics mark when flagged (``signed``: ``+`` shown,
+    for differences)."""
     if not d:
         return "NaN"
     v, e = d.get(key), d.get(err)
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "NaN"
-    return f"{v:.3f} &plusmn; {num(e)}" + (low_mark(d) if d.get("low_statistics") else "")
+    value = f"{v:+.3f}" if signed else f"{v:.3f}"
+    return f"{value} &plusmn; {num(e)}" + (low_mark(d) if d.get("low_statistics") else "")
 
 
 def survival_cell(s: Mapping[str, Any] | None, compact: bool = False) -> str:

@@ -8,7 +8,6 @@ ROC with both operating points, line zooms, survival and scores against energy.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,14 +78,6 @@ def _cut_table(sec: Mapping[str, Any]) -> list[str]:
     return parts
 
 
-def _signed(d: Mapping[str, Any]) -> str:
-    """A difference with its sign and error (NaN when the bootstrap could not set the cuts)."""
-    v = d.get("difference")
-    if v is None or not math.isfinite(v):
-        return "NaN"
-    return f"{v:+.3f} &plusmn; {num(d.get('error'))}"
-
-
 def _truth_table(truth: Mapping[str, Any]) -> list[str]:
     lo, hi = truth["cut_window_kev"]
     rows = []
@@ -108,10 +99,11 @@ def _truth_table(truth: Mapping[str, Any]) -> list[str]:
         if not diff
         else [
             "<p>Network minus classical at their 90 %-DEP cuts: signal acceptance "
-            f"{_signed(diff['signal_acceptance'])}, background survival "
-            f"{_signed(diff['background_survival'])} (errors from {diff['n_bootstrap']} "
-            "bootstrap replicas of the events, both cuts set again in each: they include the "
-            "DEP statistics the cuts are set on, which the binomial errors above do not).</p>"
+            f"{pm(diff['signal_acceptance'], 'difference', signed=True)}, background survival "
+            f"{pm(diff['background_survival'], 'difference', signed=True)} (errors from "
+            f"{diff['n_bootstrap']} bootstrap replicas of the events, both cuts set again in "
+            "each: they include the DEP statistics the cuts are set on, which the binomial "
+            "errors above do not).</p>"
         ]
     )
     return [
