@@ -158,6 +158,34 @@ def test_finetuning_loads_encoder_by_value_and_trains_the_head(tmp_path: Path) -
         load_backbone_weights(other, ckpt)
 
 
+def test_finetuning_warns_when_the_preprocessing_differs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Same window length, other window position: the weights fit, the input does not."""
+    source = Task(CNN, {"recon": RECON}, input_shape=SHAPE)
+    labelled, _ = _files(tmp_path)
+    dm = _dm(labelled, labelled, tmp_path, targets=["low_avse"], seed=0)
+    stored = dm.preprocess_record()
+    ckpt = tmp_path / "pre.ckpt"
+    torch.save(
+        {
+            "hyper_parameters": dict(source.hparams),
+            "state_dict": source.state_dict(),
+            "WaveformDataModule": {"preprocess": stored},
+        },
+        ckpt,
+    )
+    psd = {"psd": {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}}
+    with caplog.at_level("WARNING", logger="psdlab.tasks.pretrained"):
+        load_backbone_weights(Task(CNN, psd, input_shape=SHAPE), ckpt, stored)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    moved = {**stored, "window": {**stored["window"], "offset": stored["window"]["offset"] - 20}}
+    with caplog.at_level("WARNING", logger="psdlab.tasks.pretrained"):
+        load_backbone_weights(Task(CNN, psd, input_shape=SHAPE), ckpt, moved)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "window.offset" in warnings[0]
+
+
 def test_labelled_subset_is_stratified_and_reproducible(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     labels = rng.random((5000, 2)) < [0.1, 0.6]

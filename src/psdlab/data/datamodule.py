@@ -340,10 +340,13 @@ class WaveformDataModule(L.LightningDataModule):
         src = self._sources["train" if split == "val" else split]
         return src.metadata(self._positions[split])
 
+    def preprocess_record(self) -> dict[str, Any]:
+        """The preprocessing as checkpoints record it (compared when fine-tuning)."""
+        return {**self.preprocessor.to_dict(), "standardize": self.scaler is not None}
+
     def state_dict(self) -> dict[str, Any]:
         """The fitted scaler (tensors) so evaluation from a checkpoint uses the training one."""
-        preprocess = {**self.preprocessor.to_dict(), "standardize": self.scaler is not None}
-        state: dict[str, Any] = {"preprocess": preprocess}
+        state: dict[str, Any] = {"preprocess": self.preprocess_record()}
         if self.scaler is not None:
             self._ensure_scaler()
             state["scaler"] = self.scaler.state_dict()

@@ -98,7 +98,8 @@ def build_task(cfg: DictConfig, datamodule: Any) -> Task:
         overrides["finetune"] = finetune_options(cfg.get("finetune"), pretrained)
     task = hydra.utils.instantiate(cfg.task, **overrides, _recursive_=False, _convert_="all")
     if pretrained:
-        load_backbone_weights(task, pretrained)
+        record = getattr(datamodule, "preprocess_record", None)
+        load_backbone_weights(task, pretrained, record() if record else None)
     task.run_hparams = experiment_hparams(cfg)
     task.figure_settings = figure_settings(datamodule)
     return task

@@ -55,12 +55,43 @@ def _same_backbone(source: Mapping[str, Any], target: Mapping[str, Any]) -> list
     return sorted(k for k in keys if source.get(k) != target.get(k))
 
 
-def load_backbone_weights(task: torch.nn.Module, path: str | os.PathLike) -> list[str]:
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def preprocess_differences(
+    source: Mapping[str, Any] | None, target: Mapping[str, Any] | None
+) -> dict[str, tuple[Any, Any]]:
+    """Preprocessing settings (dotted keys) that differ: key -> (pre-trained, this run).
+
+    An empty dict when either side is unknown (a checkpoint without a data module state)."""
+    if not source or not target:
+        return {}
+    a, b = _flatten(source), _flatten(target)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def load_backbone_weights(
+    task: torch.nn.Module,
+    path: str | os.PathLike,
+    preprocess: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Copy the ``net.*`` tensors of the checkpoint at ``path`` into ``task.net``.
 
     The backbones must match (same class and shape-setting keys; a different dropout is
     allowed); anything else is a ConfigError naming the differing keys. Returns the loaded
     parameter names. The heads of ``task`` are left as they are.
+
+    ``preprocess`` is this run's preprocessing (``WaveformDataModule.preprocess_record``). An
+    encoder learnt its input: the same window length with another window position, pole-zero
+    correction or normalisation loads without a shape error and silently fine-tunes worse, so
+    differences from the checkpoint's recorded preprocessing are logged as a warning.
     """
     if not Path(path).is_file():
         raise MissingFileError(f"pretrained: checkpoint file {path} does not exist")
@@ -81,6 +112,15 @@ def load_backbone_weights(task: torch.nn.Module, path: str | os.PathLike) -> lis
         task.net.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ConfigError(f"pretrained: backbone weights of {path} do not fit: {err}") from err
+    stored = (checkpoint.get("WaveformDataModule") or {}).get("preprocess")
+    changed = preprocess_differences(stored, preprocess)
+    if changed:
+        log.warning(
+            "pretrained: %s was pre-trained with other preprocessing (pre-trained, this run): "
+            "%s; the encoder sees another input than it learnt",
+            path,
+            changed,
+        )
     log.info("Loaded %d backbone tensors from %s", len(state), path)
     return sorted(state)
 
