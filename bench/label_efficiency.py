@@ -5,7 +5,9 @@ pre-trained (docs/results.md, "Self-supervised pre-training").
 
 Reads each trial's ``.hydra/overrides.yaml`` (``data.max_train_events``, ``pretrained``,
 ``seed``) and ``metrics.json`` (``test/auroc``); prints mean, sample standard deviation and
-the per-seed values per (size, mode) as a Markdown table and draws the curve.
+the per-seed values per (size, mode) as a Markdown table, then one line per size that sets
+the paired gain against the issue's yardstick (the seed-to-seed spread of each column), and
+draws the curve.
 """
 
 from __future__ import annotations
@@ -67,6 +69,29 @@ def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
     return "\n".join(rows)
 
 
+def gain_summary(results: dict[tuple[str, str], dict[int, float]]) -> list[str]:
+    """Per size with both modes on two or more common seeds: how many seeds gain, the mean
+    paired gain with its standard error, and whether it exceeds the seed-to-seed spread
+    (sample standard deviation) of the scratch and of the pre-trained column."""
+    lines = []
+    for size in sorted({s for s, _ in results}, key=_size_key):
+        sc, pt = results.get((size, "scratch"), {}), results.get((size, "pretrained"), {})
+        both = sorted(set(sc) & set(pt))
+        if len(both) < 2:
+            continue
+        a, b = np.array([sc[k] for k in both]), np.array([pt[k] for k in both])
+        diff = b - a
+        gain, sem = diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff))
+        spread_a, spread_b = a.std(ddof=1), b.std(ddof=1)
+        verdict = "above" if gain > max(spread_a, spread_b) else "not above"
+        lines.append(
+            f"{size}: {(diff > 0).sum()} of {len(diff)} seeds gain; gain {gain:+.4f} "
+            f"(standard error {sem:.4f}), {verdict} the seed-to-seed spread "
+            f"(scratch {spread_a:.4f}, pre-trained {spread_b:.4f})"
+        )
+    return lines
+
+
 def plot(
     results: dict[tuple[str, str], dict[int, float]],
     path: Path,
@@ -108,6 +133,8 @@ def main() -> None:
         for key, values in read_trials(sweep_dir).items():
             results[key].update(values)
     print(markdown_table(results))
+    print()
+    print("\n".join(gain_summary(results)))
     if args.out:
         plot(results, args.out, args.n_all, args.ylabel)
 
