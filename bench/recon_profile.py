@@ -55,7 +55,7 @@ def position_errors(ckpt: Path, file: str, max_events: int) -> tuple[np.ndarray,
     with torch.no_grad():
         for batch in datamodule.test_dataloader():
             prepared = task._prepare(batch)
-            sq = part._sq_error(task(prepared["waveform"])["recon"], prepared)
+            sq = part._sq_error(task.outputs(prepared)["recon"], prepared)
             hidden = prepared["recon_mask"].float()
             batch_sq, batch_n = (sq * hidden).sum(0), hidden.sum(0)
             sq_sum = batch_sq if sq_sum is None else sq_sum + batch_sq

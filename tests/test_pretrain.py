@@ -42,8 +42,9 @@ def test_masked_input_and_loss_use_only_hidden_samples() -> None:
     x = torch.rand(4, *SHAPE)
     batch = part.prepare_batch({"waveform": x, "id": torch.arange(4)}, training=False)
     m = batch["recon_mask"]
-    assert torch.all(batch["waveform"][:, 0][m] == -1.0)
-    assert torch.equal(batch["waveform"][:, 0][~m], x[:, 0][~m])
+    assert torch.all(batch["recon_input"][:, 0][m] == -1.0)
+    assert torch.equal(batch["recon_input"][:, 0][~m], x[:, 0][~m])
+    assert batch["waveform"] is x  # the pulse the other parts read stays whole
     # a perfect reconstruction on the hidden samples, garbage elsewhere: zero loss
     raw = torch.where(m.unsqueeze(1), x, torch.full_like(x, 5.0))
     assert part.loss(raw, batch).item() == 0.0
@@ -69,12 +70,61 @@ def test_reconstruction_loss_falls_for_cnn_and_transformer(net: dict) -> None:
     losses = []
     for _ in range(60):
         b = task._prepare(batch)
-        loss, _ = task._loss(task(b["waveform"]), b)
+        loss, _ = task._loss(task.outputs(b), b)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5])
+
+
+def test_auxiliary_reconstruction_leaves_the_label_head_the_whole_pulse() -> None:
+    """Reconstruction next to a label part: the label head reads the unmasked pulse (as in
+    prediction), the decoder the masked copy, both from one backbone pass."""
+    psd = {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}
+    torch.manual_seed(0)
+    x = torch.rand(8, *SHAPE)
+    batch = {"waveform": x, "id": torch.arange(8), "labels": torch.ones(8, 1)}
+    passes: list[int] = []
+    for parts, batch_sizes in (({"recon": RECON}, [8]), ({"psd": psd, "recon": RECON}, [16])):
+        task = Task(CNN, parts, input_shape=SHAPE).eval()
+        task.net.register_forward_hook(lambda _m, inputs, _o: passes.append(len(inputs[0])))
+        prepared = task._prepare(batch)
+        passes.clear()
+        with torch.no_grad():
+            raw = task.outputs(prepared)
+            assert passes == batch_sizes
+            assert torch.equal(raw["recon"], task(prepared["recon_input"])["recon"])
+            assert not torch.equal(raw["recon"], task(x)["recon"])
+            if "psd" in parts:
+                assert torch.allclose(raw["psd"], task(x)["psd"], atol=1e-6)
+
+
+def test_auxiliary_reconstruction_evaluates_like_it_trains() -> None:
+    """With batch norm, the losses in evaluation mode (running statistics) match those in
+    training mode on the same pulses: clean and masked inputs share the normalisation."""
+    psd = {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}
+    torch.manual_seed(0)
+    task = Task({**CNN, "norm": "batch"}, {"psd": psd, "recon": RECON}, input_shape=SHAPE)
+    t = torch.linspace(-3, 3, SHAPE[1])
+    steep = torch.rand(128, 1, 1) * 4 + 0.5
+    x = torch.sigmoid(t * steep).expand(128, *SHAPE).contiguous()
+    labels = (steep.flatten() > 2.5).float().unsqueeze(1)
+    batch = {"waveform": x, "id": torch.arange(128), "labels": labels}
+    opt = torch.optim.Adam(task.parameters(), lr=3e-3)
+    for _ in range(80):
+        task.train()
+        b = task._prepare(batch)
+        loss, train_parts = task._loss(task.outputs(b), b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    task.eval()
+    with torch.no_grad():
+        b = task._prepare(batch)
+        _, eval_parts = task._loss(task.outputs(b), b)
+    for name in ("psd", "recon"):
+        assert eval_parts[name].item() < 2.0 * train_parts[name].item() + 0.02, name
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -133,7 +183,7 @@ def test_finetuning_loads_encoder_by_value_and_trains_the_head(tmp_path: Path) -
     finetune = {"freeze_epochs": 1, "encoder_lr_factor": 0.1}
     task = Task(CNN, psd, input_shape=SHAPE, finetune=finetune)
     names = load_backbone_weights(task, ckpt)
-    assert names and set(names) == set(source.net.state_dict())
+    assert names and set(names) == set(source.net.state_dict())  # no head of a label part
     for key, value in source.net.state_dict().items():
         assert torch.equal(task.net.state_dict()[key], value), key
     loaded = {k: v.clone() for k, v in task.net.state_dict().items()}
@@ -241,3 +291,55 @@ def test_pretrain_then_finetune_end_to_end(compose_train_cfg, tmp_path: Path) ->
     hp = torch.load(ft_dir / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
     assert hp["finetune"]["pretrained"] == str(ckpt) and hp["finetune"]["freeze_epochs"] == 1
     assert 0.0 <= json.loads((ft_dir / "metrics.json").read_text())["test/auroc"] <= 1.0
+
+
+def test_finetuning_with_an_auxiliary_reconstruction_loss(
+    compose_train_cfg, tmp_path: Path
+) -> None:
+    """``+task/parts@task.parts.recon=reconstruction`` adds the masked reconstruction to a label
+    task: both losses train, both parts' test metrics are written, the label still selects."""
+    from psdlab.run.train import train
+
+    run_dir = tmp_path / "aux"
+    cfg = compose_train_cfg(
+        "task=avse",
+        "model=cnn",
+        "debug=limit_batches",
+        "+task/parts@task.parts.recon=reconstruction",
+        "task.parts.recon.weight=0.3",
+        run_dir=run_dir,
+    )
+    assert cfg.task.monitor == "val/auroc"
+    train(cfg)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/auroc"] <= 1.0
+    assert metrics["test/recon_mse_masked"] > 0
+    assert metrics["test/loss_recon"] > 0 and metrics["test/loss_psd"] > 0
+
+
+def test_finetuning_with_reconstruction_loads_its_decoder_too(tmp_path: Path) -> None:
+    """An auxiliary reconstruction part continues from the pre-trained decoder; the label
+    head starts fresh; a decoder of another shape is left fresh."""
+    source = Task(CNN, {"recon": RECON}, input_shape=SHAPE)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_()
+    ckpt = tmp_path / "pre.ckpt"
+    torch.save({"hyper_parameters": dict(source.hparams), "state_dict": source.state_dict()}, ckpt)
+    psd = {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}
+    torch.manual_seed(1)
+    task = Task(CNN, {"psd": psd, "recon": RECON}, input_shape=SHAPE)
+    fresh_psd = {k: v.clone() for k, v in task.parts.psd.head.state_dict().items()}
+    names = load_backbone_weights(task, ckpt)
+    decoder = source.parts.recon.head.state_dict()
+    assert {f"parts.recon.head.{k}" for k in decoder} <= set(names)
+    for key, value in decoder.items():
+        assert torch.equal(task.parts.recon.head.state_dict()[key], value), key
+    for key, value in task.parts.psd.head.state_dict().items():
+        assert torch.equal(value, fresh_psd[key]), key
+    # another decoder width: the backbone loads, the decoder stays as it was built
+    other = Task(CNN, {"recon": {**RECON, "decoder_hidden": 32}}, input_shape=SHAPE)
+    before = {k: v.clone() for k, v in other.parts.recon.head.state_dict().items()}
+    names = load_backbone_weights(other, ckpt)
+    assert not [n for n in names if n.startswith("parts.")]
+    assert all(torch.equal(v, before[k]) for k, v in other.parts.recon.head.state_dict().items())

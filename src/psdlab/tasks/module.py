@@ -130,6 +130,27 @@ class Task(L.LightningModule):
         h = self._net_fn(x)
         return {name: part.head(h) for name, part in self.parts.items()}
 
+    def outputs(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw outputs of each part on a prepared batch (see :meth:`_prepare`).
+
+        Each part's head reads the backbone's features of its own input
+        (``part.input_key``): the pulse for a label or energy part, the masked copy for
+        reconstruction. Several inputs (a label task with an auxiliary reconstruction loss)
+        go through the backbone as one concatenated batch: a batch norm then normalises them
+        in training with the statistics of the same mixture its running statistics estimate
+        for evaluation. Two separate passes would normalise each input by its own batch in
+        training and by the mixture's running statistics in evaluation, which wrecks the
+        validation scores of both parts.
+        """
+        keys = list(dict.fromkeys(part.input_key for part in self.parts.values()))
+        if len(keys) == 1:
+            features = {keys[0]: self._net_fn(batch[keys[0]])}
+        else:
+            inputs = [batch[key] for key in keys]
+            joint = self._net_fn(torch.cat(inputs))
+            features = dict(zip(keys, joint.split([len(x) for x in inputs]), strict=True))
+        return {name: part.head(features[part.input_key]) for name, part in self.parts.items()}
+
     @property
     def output_names(self) -> list[str]:
         return [n for part in self.parts.values() for n in part.output_names()]
@@ -173,7 +194,7 @@ class Task(L.LightningModule):
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         batch = self._prepare(batch)
-        loss, parts = self._loss(self(batch["waveform"]), batch)
+        loss, parts = self._loss(self.outputs(batch), batch)
         bs = batch["waveform"].shape[0]
         # Epoch means accumulate in torchmetrics (~50 us a step), one value per event (an
         # expand view) so that each batch counts by its size: MeanMetric ignores its own
@@ -204,7 +225,7 @@ class Task(L.LightningModule):
 
     def _eval_step(self, stage: str, batch: Mapping[str, torch.Tensor]) -> None:
         batch = self._prepare(batch)
-        raw = self(batch["waveform"])
+        raw = self.outputs(batch)
         bs = batch["waveform"].shape[0]
         loss, parts = self._loss(raw, batch)
         log = {"on_step": False, "on_epoch": True, "batch_size": bs, "sync_dist": True}

@@ -2,7 +2,10 @@
 
 ``python train.py task=avse pretrained=PATH`` builds the task as usual, then copies the
 backbone weights (``net.*``) of the checkpoint at PATH into it by value; the heads start
-fresh. Options (``finetune:`` in conf/train.yaml, stored in the task's ``finetune``
+fresh, except a self-supervised part's (``loads_pretrained_head``: the reconstruction
+decoder, kept as an auxiliary loss) when the checkpoint holds one of the same name and shape:
+a fresh decoder's large first gradients would tear up the features it was pre-trained with.
+Options (``finetune:`` in conf/train.yaml, stored in the task's ``finetune``
 hyperparameter so a checkpoint says how it was trained):
 
 - ``freeze_epochs``: the backbone is frozen for the first N epochs (only the heads learn,
@@ -86,7 +89,8 @@ def load_backbone_weights(
 
     The backbones must match (same class and shape-setting keys; a different dropout is
     allowed); anything else is a ConfigError naming the differing keys. Returns the loaded
-    parameter names. The heads of ``task`` are left as they are.
+    parameter names, then those of the self-supervised heads loaded too (see
+    :func:`_load_self_supervised_heads`); the other heads of ``task`` are left as they are.
 
     ``preprocess`` is this run's preprocessing (``WaveformDataModule.preprocess_record``). An
     encoder learnt its input: the same window length with another window position, pole-zero
@@ -121,8 +125,33 @@ def load_backbone_weights(
             path,
             changed,
         )
+    heads = _load_self_supervised_heads(task, checkpoint["state_dict"], path)
     log.info("Loaded %d backbone tensors from %s", len(state), path)
-    return sorted(state)
+    return sorted(state) + heads
+
+
+def _load_self_supervised_heads(
+    task: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike
+) -> list[str]:
+    """Copy the heads of parts that declare ``loads_pretrained_head`` (no labels in them,
+    so the pre-training's head is a better start than a random one) from a checkpoint part
+    of the same name; a part the checkpoint lacks, or whose shapes differ, starts fresh.
+    Returns the loaded names (``parts.<name>.head.*``)."""
+    loaded: list[str] = []
+    for name, part in getattr(task, "parts", {}).items():
+        if not getattr(part, "loads_pretrained_head", False):
+            continue
+        prefix = f"parts.{name}.head."
+        head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        own = part.head.state_dict()
+        if set(head) != set(own) or any(head[k].shape != own[k].shape for k in own):
+            log.info(
+                "pretrained: %s has no matching head for part '%s'; it starts fresh", path, name
+            )
+            continue
+        part.head.load_state_dict(head)
+        loaded += [prefix + k for k in sorted(head)]
+    return loaded
 
 
 class EncoderFreeze(BaseFinetuning):

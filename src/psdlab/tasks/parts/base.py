@@ -39,6 +39,13 @@ class TaskPart(nn.Module):
 
     head: nn.Module
     test_metric_names: tuple[str, ...] = ()
+    # the batch key of the input whose backbone features this part's head reads: the pulse
+    # itself, or a part's own altered copy of it (masked, for reconstruction), so that what
+    # one part does to its input never reaches another part's head
+    input_key: str = "waveform"
+    # fine-tuning from a checkpoint with the same part copies this part's head as well
+    # (a self-supervised head, which holds no labels); the other heads start fresh
+    loads_pretrained_head: bool = False
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
@@ -87,8 +94,9 @@ class TaskPart(nn.Module):
     ) -> Mapping[str, torch.Tensor]:
         """The batch the network sees in training/validation/test (not in predict).
 
-        Identity by default; a self-supervised part changes the input here (masking) and
-        keeps what its loss needs under its own keys.
+        Identity by default; a self-supervised part adds its altered input (masked) under its
+        own :attr:`input_key`, and what its loss needs under its own keys; ``waveform`` stays
+        the pulse the other parts read.
         """
         return batch
 

@@ -1,9 +1,12 @@
 """Masked reconstruction of the preprocessed pulse: the self-supervised pre-training target.
 
-Before the backbone sees a batch, a fraction of each window (patches or spans, see
-:mod:`psdlab.tasks.masking`) is replaced by ``mask_value``; a decoder maps the backbone's
-pooled features back to the whole window and the loss is the mean squared error on the
-hidden samples only, so the encoder must infer the hidden part of the pulse from the rest.
+A copy of each window with a fraction of it (patches or spans, see :mod:`psdlab.tasks.masking`)
+replaced by ``mask_value`` goes through the backbone; a decoder maps the pooled features back
+to the whole window and the loss is the mean squared error on the hidden samples only, so the
+encoder must infer the hidden part of the pulse from the rest. The masked copy is this part's
+own input (``recon_input``): next to a label part (an auxiliary reconstruction loss while
+fine-tuning, ``+task/parts@task.parts.recon=reconstruction``) the label head still reads
+the whole pulse, in training as in prediction.
 No label and no energy is used: the part trains on any file of the schema (``MJD_NPML_*``,
 real pulses). Its metric ``recon_mse_masked`` (val/test) is in the units of the preprocessed
 window (min-max: the pulse height is 1), which makes simulated and real pulses comparable.
@@ -51,7 +54,7 @@ class ReconstructionHead(nn.Module):
 
 
 class ReconstructionPart(TaskPart):
-    """Masking, decoder, masked-MSE loss and metrics (batch key ``waveform`` only).
+    """Masking, decoder, masked-MSE loss and metrics (batch key ``waveform`` only, no labels).
 
     Args:
         in_features: backbone feature size (filled in by the task).
@@ -69,6 +72,8 @@ class ReconstructionPart(TaskPart):
 
     needs_input_shape = True
     test_metric_names = ("recon_mse_masked",)
+    input_key = "recon_input"
+    loads_pretrained_head = True
 
     def __init__(
         self,
@@ -101,7 +106,8 @@ class ReconstructionPart(TaskPart):
     def prepare_batch(
         self, batch: Mapping[str, torch.Tensor], training: bool
     ) -> dict[str, torch.Tensor]:
-        """Hide part of ``waveform``; keep the original as ``recon_target`` and the mask.
+        """A copy of ``waveform`` with part of it hidden, as ``recon_input``; the original as
+        ``recon_target``, and the mask.
 
         Training draws fresh masks; validation and test draw them from a generator seeded
         with the batch's first event id, so every epoch and every model is scored on the
@@ -116,7 +122,7 @@ class ReconstructionPart(TaskPart):
             self.mask_mode, x.shape[0], x.shape[-1], self.mask_size, self.mask_ratio, gen
         ).to(x.device, non_blocking=True)
         masked = x.masked_fill(mask.unsqueeze(1), self.mask_value)
-        return {**batch, "waveform": masked, "recon_target": x, "recon_mask": mask}
+        return {**batch, "recon_input": masked, "recon_target": x, "recon_mask": mask}
 
     # ------------------------------------------------------------------ loss and metrics
     def has_targets(self, batch: Mapping[str, torch.Tensor]) -> bool:
