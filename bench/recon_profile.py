@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from psdlab.run.build import build_datamodule, figure_settings
 from psdlab.run.evaluate import evaluation_data_config, load_run_config
+from psdlab.tasks import Task
 from psdlab.tasks.compat import load_task
 
 
@@ -40,16 +41,17 @@ def binned_profile(
     return out
 
 
-def position_errors(ckpt: Path, file: str, max_events: int) -> tuple[np.ndarray, ...]:
+def position_errors(
+    task: Task, run_cfg: DictConfig, data_state: dict, file: str, max_events: int
+) -> tuple[np.ndarray, ...]:
     """(sum of squared errors, count of hidden samples) per window position, and the
-    positions' times in µs from tp0, over the first ``max_events`` events of ``file``."""
-    run_cfg = load_run_config(ckpt, None)
-    task = load_task(ckpt).eval()
+    positions' times in µs from tp0, over the first ``max_events`` events of ``file``.
+
+    ``data_state`` is the checkpoint's data module state (the training split's scaler)."""
     part = task.parts["recon"]
     data_cfg = evaluation_data_config(run_cfg, OmegaConf.create({"test_files": file}))
     datamodule = build_datamodule(data_cfg, "test")
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    datamodule.load_state_dict(state.get("WaveformDataModule") or {})
+    datamodule.load_state_dict(data_state)
     sq_sum = n_sum = None
     seen = 0
     with torch.no_grad():
@@ -75,9 +77,14 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--edges", type=float, nargs="+", default=None, help="bin edges, µs")
     parser.add_argument("--max-events", type=int, default=10000)
     args = parser.parse_args(argv)
+    # the model, its run's config and its data state, once for all files
+    run_cfg = load_run_config(args.ckpt, None)
+    task = load_task(args.ckpt).eval()
+    state = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    data_state = state.get("WaveformDataModule") or {}
     columns, times = [], None
     for file in args.files:
-        sq_sum, n_sum, times = position_errors(args.ckpt, file, args.max_events)
+        sq_sum, n_sum, times = position_errors(task, run_cfg, data_state, file, args.max_events)
         columns.append((sq_sum, n_sum))
     end = float(times[-1]) + float(times[1] - times[0])
     # clipped to the window, which both ends close

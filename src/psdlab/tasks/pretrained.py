@@ -139,7 +139,7 @@ def _load_self_supervised_heads(
     Returns the loaded names (``parts.<name>.head.*``)."""
     loaded: list[str] = []
     for name, part in getattr(task, "parts", {}).items():
-        if not getattr(part, "loads_pretrained_head", False):
+        if not part.loads_pretrained_head:
             continue
         prefix = f"parts.{name}.head."
         head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
