@@ -11,7 +11,7 @@ import torch
 
 from psdlab.data import WaveformDataModule
 from psdlab.data.split import strata_codes, stratified_subset
-from psdlab.tasks import Task
+from psdlab.tasks import Task, export_torchscript
 from psdlab.tasks.masking import make_mask
 from psdlab.tasks.parts import ReconstructionPart
 from psdlab.tasks.pretrained import load_backbone_weights
@@ -343,3 +343,18 @@ def test_finetuning_with_reconstruction_loads_its_decoder_too(tmp_path: Path) ->
     names = load_backbone_weights(other, ckpt)
     assert not [n for n in names if n.startswith("parts.")]
     assert all(torch.equal(v, before[k]) for k, v in other.parts.recon.head.state_dict().items())
+
+
+def test_export_leaves_out_an_auxiliary_reconstruction(tmp_path: Path) -> None:
+    """Beside a label the decoder was a training aid: the exported graph maps a pulse to the
+    label's score alone. A pre-training task, which has nothing else, exports the decoder."""
+    psd = {"_target_": "psdlab.tasks.parts.ClassificationPart", "targets": ["low_avse"]}
+    x = torch.rand(3, *SHAPE)
+    aux = Task(CNN, {"psd": psd, "recon": RECON}, input_shape=SHAPE).eval()
+    assert aux.output_names == ["score_low_avse"]
+    traced = torch.jit.load(str(export_torchscript(aux, tmp_path / "aux.ts", SHAPE)))
+    with torch.no_grad():
+        assert torch.allclose(traced(x), torch.sigmoid(aux(x)["psd"]), atol=1e-6)
+    pre = Task(CNN, {"recon": RECON}, input_shape=SHAPE).eval()
+    assert len(pre.output_names) == SHAPE[0] * SHAPE[1]
+    assert pre.inference_model()(x).shape == (3, SHAPE[0] * SHAPE[1])

@@ -152,12 +152,20 @@ class Task(L.LightningModule):
         return {name: part.head(features[part.input_key]) for name, part in self.parts.items()}
 
     @property
+    def exported_parts(self) -> list[TaskPart]:
+        """The parts whose outputs a user of the trained network gets: the label and energy
+        parts; a self-supervised part only when it is the whole task (pre-training), since
+        beside a label it was a training aid whose whole-window output nobody applies."""
+        parts = list(self.parts.values())
+        return [p for p in parts if not p.self_supervised] or parts
+
+    @property
     def output_names(self) -> list[str]:
-        return [n for part in self.parts.values() for n in part.output_names()]
+        return [n for part in self.exported_parts for n in part.output_names()]
 
     def inference_model(self) -> InferenceModel:
         """Backbone + heads mapping waveforms to probabilities / keV (for export)."""
-        return InferenceModel(self.net, [p.head for p in self.parts.values()], self.output_names)
+        return InferenceModel(self.net, [p.head for p in self.exported_parts], self.output_names)
 
     def figure_kwargs(self) -> dict[str, Any]:
         """Arguments of psdlab.plots.make_figures: each part's, and the data's axes."""

@@ -2,7 +2,7 @@
 
 ``python train.py task=avse pretrained=PATH`` builds the task as usual, then copies the
 backbone weights (``net.*``) of the checkpoint at PATH into it by value; the heads start
-fresh, except a self-supervised part's (``loads_pretrained_head``: the reconstruction
+fresh, except a self-supervised part's (``self_supervised``: the reconstruction
 decoder, kept as an auxiliary loss) when the checkpoint holds one of the same name and shape:
 a fresh decoder's large first gradients would tear up the features it was pre-trained with.
 Options (``finetune:`` in conf/train.yaml, stored in the task's ``finetune``
@@ -133,13 +133,13 @@ def load_backbone_weights(
 def _load_self_supervised_heads(
     task: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike
 ) -> list[str]:
-    """Copy the heads of parts that declare ``loads_pretrained_head`` (no labels in them,
+    """Copy the heads of ``self_supervised`` parts (no labels in them,
     so the pre-training's head is a better start than a random one) from a checkpoint part
     of the same name; a part the checkpoint lacks, or whose shapes differ, starts fresh.
     Returns the loaded names (``parts.<name>.head.*``)."""
     loaded: list[str] = []
     for name, part in getattr(task, "parts", {}).items():
-        if not part.loads_pretrained_head:
+        if not part.self_supervised:
             continue
         prefix = f"parts.{name}.head."
         head = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}

@@ -43,9 +43,10 @@ class TaskPart(nn.Module):
     # itself, or a part's own altered copy of it (masked, for reconstruction), so that what
     # one part does to its input never reaches another part's head
     input_key: str = "waveform"
-    # fine-tuning from a checkpoint with the same part copies this part's head as well
-    # (a self-supervised head, which holds no labels); the other heads start fresh
-    loads_pretrained_head: bool = False
+    # a self-supervised part (reconstruction) reads no labels. Fine-tuning from a checkpoint
+    # with the same part copies its head as well (label heads start fresh); beside a label
+    # or energy part it is a training aid, left out of the exported model and prediction
+    self_supervised: bool = False
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()

@@ -73,7 +73,7 @@ class ReconstructionPart(TaskPart):
     needs_input_shape = True
     test_metric_names = ("recon_mse_masked",)
     input_key = "recon_input"
-    loads_pretrained_head = True
+    self_supervised = True
 
     def __init__(
         self,
