@@ -145,3 +145,80 @@ def test_real_pulses_are_scored_and_reported(trained_run, tmp_path) -> None:
     report = json.loads((tmp_path / "real" / "report.json").read_text())
     assert report["decay_constants"] and (tmp_path / "real" / "report.html").is_file()
     assert any("low statistics" in note for note in report["notes"])
+
+
+def physics_copy(src: Path, dst: Path, n_events: int) -> Path:
+    """The first ``n_events`` of ``src`` as a physics run would have them: no labels, no
+    energy, no stored calibration or filters (file attributes), too few events to calibrate
+    on themselves."""
+    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+
+        def copy(name: str, obj) -> None:
+            if isinstance(obj, h5py.Dataset) and name not in LABEL_DATASETS:
+                g.create_dataset(name, data=obj[:n_events])
+
+        f.visititems(copy)
+    return dst
+
+
+CLASSICAL = ("trap_energy", "aoe", "dcr", "lq", "drift_time_ns")
+
+
+def test_a_calibration_run_calibrates_a_physics_file(trained_run, tiny_dataset, tmp_path) -> None:
+    """Constants fitted once over all the calibration files (calibration.json), then applied
+    unchanged to a small unlabelled file: its classical columns are the calibration run's on
+    the same pulses, and its pass columns and report use the recorded cut values."""
+    import json
+
+    ckpt = trained_run / "checkpoints" / "best.ckpt"
+    files = ",".join(str(p) for p in tiny_dataset["train"])
+    cal_dir = tmp_path / "cal"
+    cal_table = _read(predict(_compose_predict(cal_dir, f"ckpt_path={ckpt}", f"files=[{files}]")))
+    record = json.loads((cal_dir / "calibration.json").read_text())
+    assert record["files"] == [str(p) for p in tiny_dataset["train"]]
+    assert record["energy"] and set(record["bands"]) == {"aoe", "dcr", "lq"}
+    assert record["dsp"]["energy_rise"] > 0 and record["tau_us"]
+    good = np.isfinite(cal_table["trap_energy"]) & (cal_table["energy"] > 200)
+    assert np.median(np.abs(cal_table["trap_energy"][good] - cal_table["energy"][good])) < 5.0
+    # cut values as a calibration run with a large DEP would record them
+    cut = float(np.median(cal_table["score_low_avse"]))
+    record["thresholds"] = {"low_avse": {"network": cut, "classical": 0.0}}
+    (cal_dir / "calibration.json").write_text(json.dumps(record))
+
+    physics = physics_copy(tiny_dataset["train"][0], tmp_path / "physics.hdf5", 120)
+    out = tmp_path / "physics"
+    cfg = _compose_predict(
+        out, f"ckpt_path={ckpt}", f"files={physics}", f"calibration={cal_dir}", "report=true"
+    )
+    table = _read(predict(cfg))
+    assert "energy" not in table and len(table["id"]) > 100
+    rows = np.searchsorted(cal_table["id"], table["id"])
+    assert np.array_equal(cal_table["id"][rows], table["id"])
+    for column in CLASSICAL:
+        np.testing.assert_allclose(
+            table[column], cal_table[column][rows], rtol=1e-9, err_msg=column
+        )
+    np.testing.assert_array_equal(table["pass_low_avse"], table["score_low_avse"] > cut)
+    np.testing.assert_array_equal(table["pass_low_avse_classical"], table["aoe"] > 0.0)
+    applied = json.loads((out / "calibration.json").read_text())
+    assert applied["energy"] == record["energy"] and applied["thresholds"] == record["thresholds"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["psd"]["low_avse"]["cut"]["network"]["threshold"] == pytest.approx(cut)
+    assert report["psd"]["low_avse"]["cut_source"] == "calibration record"
+
+
+def test_a_bad_calibration_record_is_one_clear_line(trained_run, tiny_dataset, tmp_path) -> None:
+    from psdlab.utils.errors import ConfigError
+
+    ckpt = trained_run / "checkpoints" / "best.ckpt"
+    bad = tmp_path / "calibration.json"
+    bad.write_text('{"energy": {"0": {"slope": 1.0}}}')
+    cfg = _compose_predict(
+        tmp_path / "p",
+        f"ckpt_path={ckpt}",
+        f"files={tiny_dataset['test'][0]}",
+        f"calibration={bad}",
+    )
+    with pytest.raises(ConfigError, match=r"calibration\.json field 'format': expected"):
+        predict(cfg)
+    assert not (tmp_path / "p" / "predictions.h5").exists()

@@ -489,6 +489,15 @@ def test_tau_us_estimated_from_tails_or_default(tmp_path: Path, monkeypatch) -> 
     # the whole file once, then only the rows of the detectors without an estimate
     assert calls == [(200, [0, 1, 2, 3, 4], 5), (int(np.isin(det, [3, 4]).sum()), [3, 4], 1)]
 
+    # a calibration record's constants come before this file's tails, detector by detector
+    calls.clear()
+    tau, used, _ = decay_constants(path, schema, det, 10.0, {0: 70.0}, {"1": 81.0, "4": 84.0})
+    assert used["0"]["source"] == "config tau_us" and tau[det == 0] == pytest.approx(70.0)
+    assert used["1"] == {"tau_us": 81.0, "source": "the calibration record"}
+    assert used["4"] == {"tau_us": 84.0, "source": "the calibration record"}
+    assert used["2"] == {"tau_us": 102.0, "source": "tail fit"}
+    assert np.isfinite(tau).all()
+
     monkeypatch.setitem(sys.modules, "psdlab.dsp.decay", None)  # the module is absent
     tau, used, notes = decay_constants(path, schema, det, 10.0)
     assert np.all(tau == DEFAULT_TAU_US) and "not available" in notes[0]
@@ -630,3 +639,37 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         timeout=120,
     )
     assert shot.stat().st_size > 50_000
+
+
+def test_calibration_record_applies_what_it_recorded(tiny_dataset, tmp_path: Path) -> None:
+    """Constants fitted on a file, saved and loaded, reproduce its classical parameters on a
+    subset of its events (nothing is fitted on the subset); a malformed record fails with the
+    file and the field."""
+    from psdlab.report.calibration_record import ClassicalCalibration
+    from psdlab.utils.errors import ConfigError
+
+    path = tiny_dataset["test"][0]
+    schema = DataSchema(trace_length=TINY_TRACE_LENGTH)
+    with h5py.File(path, "r") as f:
+        ids = f["id"][()]
+    full = classical_parameters([path], schema, ids)
+    saved = full.calibration.save(tmp_path / "calibration.json")
+    record = ClassicalCalibration.load(saved)
+    assert record == full.calibration and record.dsp and record.tau_us
+    subset = ids[:80]
+    applied = classical_parameters([path], schema, subset, calibration=record)
+    for name in ("energy", "aoe", "dcr", "lq"):
+        np.testing.assert_allclose(getattr(applied, name), getattr(full, name)[:80], rtol=1e-12)
+    assert "trap energy calibrated with the calibration record (80 events)" in applied.notes
+    assert "A/E band from the calibration record" in applied.notes
+
+    data = record.to_dict()
+    for bad, field in (
+        ({**data, "format": "other/1"}, "format"),
+        ({**data, "energy": {}}, "energy"),
+        ({**data, "bands": {"aoe": {"c0": 1.0}}}, "bands.aoe"),
+        ({**data, "dsp": {"rise": 3}}, "dsp"),
+    ):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(ConfigError, match=rf"bad\.json field '{field}'"):
+            ClassicalCalibration.load(tmp_path / "bad.json")

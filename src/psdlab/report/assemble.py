@@ -45,14 +45,17 @@ def _add_psd(
     meta: Mapping[str, np.ndarray],
     classical: ClassicalResult,
     energy: np.ndarray,
+    cuts: Mapping[str, Mapping[str, float]] | None = None,
 ) -> None:
-    """One PSD section per target with a ``score_<target>`` column; cut notes to ``notes``."""
+    """One PSD section per target with a ``score_<target>`` column; cut notes to ``notes``.
+    ``cuts`` (target -> network/classical cut values) come from a calibration run."""
     numbers = report.numbers
     min_net = numbers["min_net_counts"]
     for t in numbers["targets"]:
         score = np.asarray(table[f"score_{t}"], float)
         label = meta.get(t)
-        sec, figs = psd_section(t, score, label, classical.score(t), energy, meta, min_net)
+        given = (cuts or {}).get(t)
+        sec, figs = psd_section(t, score, label, classical.score(t), energy, meta, min_net, given)
         numbers["psd"][t] = sec
         report.figures.update(figs)
         if label is None:
@@ -165,9 +168,12 @@ def compute_report(
     classical: ClassicalResult,
     info: Mapping[str, Any] | None = None,
     min_net_counts: float = MIN_NET_COUNTS,
+    cuts: Mapping[str, Mapping[str, float]] | None = None,
 ) -> PhysicsReport:
     """The report of aligned arrays: ``table`` (predictions), ``meta`` (labels, truth,
-    energy) and ``classical`` all in the same event order.
+    energy) and ``classical`` all in the same event order. ``cuts`` (target ->
+    ``{"network", "classical"}`` cut values of a calibration run) replace the 90 %-DEP cuts
+    set on these events.
 
     Labels, truth and ``energy_label`` are optional: without them their sections are
     skipped with a note, and the peak windows use the classical trap energy. Line results
@@ -204,7 +210,7 @@ def compute_report(
             f"{p['pileup']} hold a second pulse in the trace; all are evaluated as they are"
         )
     report = PhysicsReport(numbers, {})
-    _add_psd(report, table, meta, classical, energy)
+    _add_psd(report, table, meta, classical, energy, cuts)
     if "energy_pred" in table:
         _add_energy(report, table, meta, classical, energy, has_energy)
     numbers["figures"] = sorted(report.figures)

@@ -148,6 +148,7 @@ def build_prediction_report(
     decay_constants: Mapping[str, UsedConstants] | None = None,
     tau_us: TauSetting = None,
     min_net_counts: float = MIN_NET_COUNTS,
+    cuts: Mapping[str, Mapping[str, float]] | None = None,
 ) -> PhysicsReport:
     """Write the label-free ``report.json`` and ``report.html`` of a prediction table.
 
@@ -157,7 +158,8 @@ def build_prediction_report(
     peak windows use ``energy``, else the calibrated ``trap_energy``. ``notes`` and
     ``decay_constants`` are what :func:`classical_parameters` recorded when the table was
     made; without the classical columns they are recomputed from ``files`` (schema from
-    ``run_cfg``, decay constants from ``tau_us``).
+    ``run_cfg``, decay constants from ``tau_us``). ``cuts`` (a calibration run's cut values,
+    target -> ``{"network", "classical"}``) are applied instead of cuts set on these events.
     """
     t = {k: np.asarray(v) for k, v in table.items() if np.ndim(v) == 1}
     paths = [Path(f) for f in files]
@@ -171,6 +173,6 @@ def build_prediction_report(
         classical = _recompute(t, paths, run_cfg, tau_us)
     meta = {k: t[k] for k in TABLE_META if k in t}
     info = {**_run_info(paths, run_cfg), "source": "prediction table (no labels)"}
-    report = compute_report(t, meta, classical, info, min_net_counts)
+    report = compute_report(t, meta, classical, info, min_net_counts, cuts)
     write_report(report, Path(output_dir))
     return report

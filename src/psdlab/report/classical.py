@@ -15,25 +15,28 @@ own calibration (simulated files carry it as an attribute) are used, and failing
 fit of the trap energy against ``energy_label``; every such fallback is recorded in ``notes``.
 The pole-zero decay constant is resolved per file and detector by
 :mod:`psdlab.report.constants` (configured, the file's own, or estimated from the tails).
+
+Reading (:func:`read_parameters`, the slow part) and calibrating (:func:`calibrate_parameters`)
+are separate steps, so that ``predict.py`` reads file by file and calibrates over all files
+at once, or applies a calibration run's constants (:mod:`psdlab.report.calibration_record`)
+to files that cannot be calibrated on themselves: a short physics run has no lines.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from psdlab.data.reader import FileInfo, inspect_file, iter_waveform_chunks, read_vector
 from psdlab.data.schema import DataSchema
-from psdlab.dsp import (
-    BandCorrection,
-    DSPConfig,
-    compute_parameters,
-)
+from psdlab.dsp import BandCorrection, DSPConfig, EnergyCalibration, compute_parameters
+from psdlab.report.calibration_record import ALL_CHANNELS, ClassicalCalibration
 from psdlab.report.constants import (
     TauSetting,
     UsedConstants,
@@ -69,6 +72,9 @@ class ClassicalResult:
     decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
     # the calibrated trap energy before the drift-time (charge-trapping) correction
     energy_uncorrected: np.ndarray | None = None
+    # the constants used (fitted on these events, or a calibration run's): predict.py writes
+    # them as calibration.json for other files
+    calibration: ClassicalCalibration | None = None
 
     def score(self, target: str) -> np.ndarray:
         """The classical parameter for ``target``, signed so that higher = more signal-like."""
@@ -116,6 +122,7 @@ class _Read:
     stored_cal: dict | None = None
     notes: list[str] = field(default_factory=list)
     decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
+    dsp: dict[str, Any] | None = None
 
 
 def _read_file(
@@ -125,8 +132,10 @@ def _read_file(
     chunk_events: int,
     tau_us: TauSetting,
     out: _Read,
+    calibration: ClassicalCalibration | None = None,
 ) -> None:
-    """Parameters of the ``wanted`` ids of one file, chunk by chunk, into ``out``."""
+    """Parameters of the ``wanted`` ids of one file, chunk by chunk, into ``out``; a
+    ``calibration`` lends its filters and decay constants."""
     info = inspect_file(path, schema)
     ids = read_vector(path, schema.metadata["id"], np.int64)
     take = np.isin(ids, wanted)
@@ -141,11 +150,19 @@ def _read_file(
         if det_name and "detector" in info.metadata
         else np.zeros(info.n_events, np.int64)
     )
-    tau, used, notes = decay_constants(path, schema, detector, dt, tau_us)
+    recorded_tau = calibration.tau_us if calibration is not None else None
+    tau, used, notes = decay_constants(path, schema, detector, dt, tau_us, recorded_tau)
     out.notes.extend(notes)
     out.decay_constants[path.name] = used
     gain = _truth_vector(path, schema, "gain_kev_per_adc")
-    dsp_cfg = _dsp_config(path, schema, info, cal)
+    if calibration is not None and calibration.dsp:
+        dsp_cfg: DSPConfig | None = DSPConfig(**calibration.dsp)
+    else:
+        dsp_cfg = _dsp_config(path, schema, info, cal)
+    dsp = asdict(dsp_cfg) if dsp_cfg is not None else {}
+    if out.dsp is not None and dsp != out.dsp:
+        out.notes.append(f"{path.name}: filters differ from the first file's ({dsp})")
+    out.dsp = dsp if out.dsp is None else out.dsp
     for start, stop, block in iter_waveform_chunks(info, schema, chunk_events):
         sel = take[start:stop]
         if not sel.any():
@@ -173,11 +190,12 @@ def _read_parameters(
     wanted: np.ndarray,
     chunk_events: int,
     tau_us: TauSetting,
+    calibration: ClassicalCalibration | None = None,
 ) -> tuple[dict[str, np.ndarray], _Read]:
     """Parameters of the ``wanted`` ids in ``files`` (plus id, detector, gain) and the rest."""
     read = _Read()
     for path in files:
-        _read_file(Path(path), schema, wanted, chunk_events, tau_us, read)
+        _read_file(Path(path), schema, wanted, chunk_events, tau_us, read, calibration)
     if not read.parts:
         return {}, read
     return {k: np.concatenate([p[k] for p in read.parts]) for k in read.parts[0]}, read
@@ -190,37 +208,48 @@ def _band(
     stored: dict | None,
     what: str,
     notes: list[str],
-) -> np.ndarray:
-    """Band-corrected classifier; fitted on these events when they suffice."""
-    sel = np.isfinite(energy) & np.isfinite(value) & (energy > 100) & (energy < 2700)
-    band = None
-    if sel.sum() >= MIN_BAND_EVENTS:
-        try:
-            band = BandCorrection.fit(energy[sel], value[sel], side=side)
-            if not all(np.isfinite([band.c0, band.c1, band.w0, band.w1])) or (
-                band.w0 <= 0 and band.w1 <= 0
-            ):
-                band = None
-        except (ValueError, TypeError, np.linalg.LinAlgError):
-            band = None
+    given: BandCorrection | None = None,
+) -> tuple[np.ndarray, BandCorrection | None]:
+    """Band-corrected classifier and its band: the ``given`` one (a calibration run's), else
+    fitted on these events when they suffice, else the file's stored one, else a flat
+    median/MAD normalisation."""
+    band = given
     if band is not None:
-        notes.append(f"{what} band fitted on the evaluated events")
-    elif stored is not None:
-        band = BandCorrection(**stored)
-        notes.append(f"{what} band: too few events to fit, the file's stored band used")
+        notes.append(f"{what} band from the calibration record")
     else:
-        v = value[np.isfinite(value)]
-        if v.size < 2:
-            notes.append(f"{what}: no events, NaN")
-            return np.full(value.shape, np.nan)
-        med = float(np.median(v))
-        mad = float(np.median(np.abs(v - med)) * 1.4826) or 1.0
-        band = BandCorrection(c0=med, c1=0.0, w0=mad, w1=0.0)
-        notes.append(f"{what} band: too few events to fit, median/MAD normalisation used")
+        band = _fit_band(energy, value, side)
+        if band is not None:
+            notes.append(f"{what} band fitted on the evaluated events")
+        elif stored is not None:
+            band = BandCorrection(**stored)
+            notes.append(f"{what} band: too few events to fit, the file's stored band used")
+        else:
+            v = value[np.isfinite(value)]
+            if v.size < 2:
+                notes.append(f"{what}: no events, NaN")
+                return np.full(value.shape, np.nan), None
+            med = float(np.median(v))
+            mad = float(np.median(np.abs(v - med)) * 1.4826) or 1.0
+            band = BandCorrection(c0=med, c1=0.0, w0=mad, w1=0.0)
+            notes.append(f"{what} band: too few events to fit, median/MAD normalisation used")
+    if band.c1 == 0.0 and band.w1 == 0.0:
         # a flat band needs no energy: events whose energy could not be calibrated (a small
         # unlabelled file) keep a classifier instead of NaN
-        return band.classifier(np.ones(value.shape), value)
-    return band.classifier(energy, value)
+        return band.classifier(np.ones(value.shape), value), band
+    return band.classifier(energy, value), band
+
+
+def _fit_band(energy: np.ndarray, value: np.ndarray, side: str) -> BandCorrection | None:
+    """The band fitted on the events in 100-2700 keV, None when too few or a failed fit."""
+    sel = np.isfinite(energy) & np.isfinite(value) & (energy > 100) & (energy < 2700)
+    if sel.sum() < MIN_BAND_EVENTS:
+        return None
+    try:
+        band = BandCorrection.fit(energy[sel], value[sel], side=side)
+    except (ValueError, TypeError, np.linalg.LinAlgError):
+        return None
+    finite = all(np.isfinite([band.c0, band.c1, band.w0, band.w1]))
+    return band if finite and (band.w0 > 0 or band.w1 > 0) else None
 
 
 def _aligned(
@@ -244,6 +273,139 @@ def _aligned(
     return {k: aligned(v) for k, v in p.items() if k != "id"}, found
 
 
+@dataclass
+class RawParameters:
+    """The uncalibrated classical parameters of a list of events, in the order of their ids.
+
+    ``values`` holds every parameter of :data:`psdlab.dsp.PARAMETER_NAMES` plus ``detector``
+    and ``gain`` (the files' per-channel gains, NaN where unknown), NaN for events not found;
+    the rest is what reading them recorded. :func:`calibrate_parameters` turns them into a
+    :class:`ClassicalResult`, so that the reading (per file, resumable) and the calibration
+    (over every file, or from a calibration run) can happen apart.
+    """
+
+    values: dict[str, np.ndarray]
+    stored_cal: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
+    # the filters (DSPConfig fields) the parameters were computed with
+    dsp: dict[str, Any] | None = None
+
+
+def read_parameters(
+    files: Sequence[str | Path],
+    schema: DataSchema,
+    ids: np.ndarray,
+    chunk_events: int = 2000,
+    tau_us: TauSetting = None,
+    calibration: ClassicalCalibration | None = None,
+) -> RawParameters:
+    """The uncalibrated parameters of the events ``ids`` in ``files``, in the order of
+    ``ids`` (``tau_us`` as for :func:`classical_parameters`; a ``calibration`` lends its
+    filters and its decay constants, the latter as for
+    :func:`psdlab.report.constants.decay_constants`). Empty ``values`` when none of the
+    events is in the files."""
+    ids = np.asarray(ids, dtype=np.int64)
+    p, read = _read_parameters(
+        [Path(f) for f in files], schema, ids, chunk_events, tau_us, calibration
+    )
+    values = _aligned(p, ids, read.notes)[0] if p else {}
+    return RawParameters(values, read.stored_cal, read.notes, read.decay_constants, read.dsp)
+
+
+def calibrate_parameters(
+    raw: RawParameters,
+    ids: np.ndarray,
+    ref_energy: np.ndarray | None = None,
+    calibration: ClassicalCalibration | None = None,
+) -> ClassicalResult:
+    """Calibrated energy and band-corrected A/E, DCR and LQ of the ``raw`` parameters.
+
+    Without ``calibration`` every constant is fitted on these events (with the fallbacks
+    described in the module docstring); with one (a calibration run's), its constants are
+    applied and nothing is fitted. The result's ``calibration`` holds the constants used.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    notes = list(raw.notes)
+    n = ids.size
+    if not raw.values:
+        nan = np.full(n, np.nan)
+        notes.append("no evaluated event found in the raw files: classical analysis skipped")
+        return ClassicalResult(ids, nan, nan, nan, nan, nan, {}, notes, raw.decay_constants)
+    values = dict(raw.values)
+    gain = values.pop("gain")
+    detector = values.pop("detector")
+    found = np.isfinite(detector)
+    gain_known = bool(found.any()) and bool(np.isfinite(gain[found]).all())
+    uncal = values["trap_energy"] * gain if gain_known else values["trap_energy"]
+    # with per-channel gains applied one calibration serves every detector; otherwise each
+    # detector is its own channel with its own scale
+    groups = np.zeros(n, np.int64) if gain_known else np.nan_to_num(detector, nan=-1).astype(int)
+    stored = raw.stored_cal
+    scales = None if calibration is None else _record_scales(calibration, groups, gain_known)
+    alpha = None if calibration is None else calibration.ctc_alpha_per_us
+    uncal, uncorrected, alpha = drift_time_correct(
+        uncal, groups, values, ref_energy, stored, notes, alpha
+    )
+    energy, scales = calibrate(uncal, groups, ref_energy, stored, notes, scales)
+    bands: dict[str, BandCorrection | None] = {}
+    classifiers: dict[str, np.ndarray] = {}
+    # the DCR band from its central half: tails of earlier pulses (pile-up) skew both sides
+    for name, side, what in (
+        ("aoe", "upper", "A/E"),
+        ("dcr", "core", "DCR"),
+        ("lq", "lower", "LQ"),
+    ):
+        given = None if calibration is None else calibration.band(name)
+        stored_band = (stored or {}).get(f"{name}_band")
+        classifiers[name], bands[name] = _band(
+            energy, values[name], side, stored_band, what, notes, given
+        )
+    record = calibration or ClassicalCalibration(
+        energy={
+            (ALL_CHANNELS if gain_known else str(g)): {"slope": c.slope, "offset": c.offset}
+            for g, c in scales.items()
+            if c is not None
+        },
+        ctc_alpha_per_us=alpha,
+        bands={k: b.to_dict() for k, b in bands.items() if b is not None},
+        tau_us=_median_constants(raw.decay_constants),
+        dsp=dict(raw.dsp or {}),
+        notes=list(notes),
+    )
+    return ClassicalResult(
+        ids,
+        energy,
+        classifiers["aoe"],
+        classifiers["dcr"],
+        classifiers["lq"],
+        values["drift_time_ns"],
+        values,
+        notes,
+        raw.decay_constants,
+        energy_uncorrected=uncorrected,
+        calibration=record,
+    )
+
+
+def _record_scales(
+    calibration: ClassicalCalibration, groups: np.ndarray, gain_known: bool
+) -> dict[int, EnergyCalibration | None]:
+    """The record's energy scale of each group (None where it has none)."""
+    if gain_known:
+        return {0: calibration.energy_calibration(ALL_CHANNELS)}
+    return {int(g): calibration.energy_calibration(str(int(g))) for g in np.unique(groups)}
+
+
+def _median_constants(used: Mapping[str, UsedConstants]) -> dict[str, float]:
+    """Detector -> the median over the files of its pole-zero constant."""
+    per_detector: dict[str, list[float]] = {}
+    for constants in used.values():
+        for det, c in constants.items():
+            per_detector.setdefault(str(det), []).append(float(c["tau_us"]))
+    return {det: float(np.median(v)) for det, v in sorted(per_detector.items())}
+
+
 def classical_parameters(
     files: Sequence[str | Path],
     schema: DataSchema,
@@ -251,6 +413,7 @@ def classical_parameters(
     ref_energy: np.ndarray | None = None,
     chunk_events: int = 2000,
     tau_us: TauSetting = None,
+    calibration: ClassicalCalibration | None = None,
 ) -> ClassicalResult:
     """Classical parameters of the events ``ids`` in ``files``, in the order of ``ids``.
 
@@ -260,39 +423,9 @@ def classical_parameters(
     where it has them, else estimated per detector from its pulses' tails; a number = every
     detector; ``{detector: tau_us}`` = those detectors (the others as for None). The
     constants used are in the result's ``decay_constants`` and ``notes``
-    (:mod:`psdlab.report.constants`).
+    (:mod:`psdlab.report.constants`). ``calibration`` (a calibration run's record) is applied
+    instead of fitting the constants on these events; its decay constants serve the
+    detectors that neither ``tau_us`` nor the files' own constants cover.
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    p, read = _read_parameters([Path(f) for f in files], schema, ids, chunk_events, tau_us)
-    notes, stored = read.notes, read.stored_cal
-    n = ids.size
-    nan = np.full(n, np.nan)
-    if not p:
-        notes.append("no evaluated event found in the raw files: classical analysis skipped")
-        return ClassicalResult(ids, nan, nan, nan, nan, nan, {}, notes, read.decay_constants)
-    raw, found = _aligned(p, ids, notes)
-    gain = raw.pop("gain")
-    detector = raw.pop("detector")
-    gain_known = bool(np.isfinite(gain[found]).all()) and found.any()
-    uncal = raw["trap_energy"] * gain if gain_known else raw["trap_energy"]
-    # with per-channel gains applied one calibration serves every detector; otherwise each
-    # detector is its own channel with its own scale
-    groups = np.zeros(n, np.int64) if gain_known else np.nan_to_num(detector, nan=-1).astype(int)
-    uncal, uncorrected = drift_time_correct(uncal, groups, raw, ref_energy, stored, notes)
-    energy = calibrate(uncal, groups, ref_energy, stored, notes)
-    aoe = _band(energy, raw["aoe"], "upper", (stored or {}).get("aoe_band"), "A/E", notes)
-    # the DCR band from its central half: tails of earlier pulses (pile-up) skew both sides
-    dcr = _band(energy, raw["dcr"], "core", (stored or {}).get("dcr_band"), "DCR", notes)
-    lq = _band(energy, raw["lq"], "lower", (stored or {}).get("lq_band"), "LQ", notes)
-    return ClassicalResult(
-        ids,
-        energy,
-        aoe,
-        dcr,
-        lq,
-        raw["drift_time_ns"],
-        raw,
-        notes,
-        read.decay_constants,
-        energy_uncorrected=uncorrected,
-    )
+    raw = read_parameters(files, schema, ids, chunk_events, tau_us, calibration)
+    return calibrate_parameters(raw, ids, ref_energy, calibration)

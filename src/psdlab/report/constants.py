@@ -7,10 +7,11 @@ constants are resolved per detector, in this order, and what was used is recorde
 
 1. ``tau_us`` as configured: a number for every detector, or ``{detector: tau_us}``;
 2. the file's own per-channel constants (``truth/tau_us``, simulated files);
-3. an estimate from the tails of that detector's pulses in the file
+3. a calibration run's constants (``predict.py calibration=PATH``), per detector;
+4. an estimate from the tails of that detector's pulses in the file
    (``psdlab.dsp.decay.estimate_decay_constants``: the median over its usable tails, marked
    when fewer than 5), the file's median estimate for detectors with no usable tail;
-4. the MJD default of 72 us, noted as such, when nothing better is available.
+5. the MJD default of 72 us, noted as such, when nothing better is available.
 
 A file's ``calibration`` attribute is used as psdlab's stored cut calibration only when it
 has that structure: other tools write attributes of the same name (the real file's holds a
@@ -150,8 +151,13 @@ def decay_constants(
     detector: np.ndarray,
     dt_ns: float,
     tau_us: TauSetting = None,
+    recorded: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, UsedConstants, list[str]]:
-    """Per-event decay constants of one file, what was used per detector, and notes."""
+    """Per-event decay constants of one file, what was used per detector, and notes.
+
+    ``recorded`` (detector id as a string -> us: a calibration run's constants) serves the
+    detectors that neither ``tau_us`` nor the file's own constants cover, before any
+    estimate from this file's tails."""
     setting = _configured(tau_us)
     det = np.asarray(detector, dtype=np.int64)
     per_event = np.full(det.shape, np.nan)
@@ -174,6 +180,13 @@ def decay_constants(
             for d in np.unique(det[rest]):
                 chosen[int(d)] = (float(np.median(truth[det == d])), "the file's truth/tau_us")
         else:
+            for d in np.unique(det[rest]):
+                if str(int(d)) in (recorded or {}):
+                    tau = float(recorded[str(int(d))])
+                    per_event[det == d] = tau
+                    chosen[int(d)] = (tau, "the calibration record")
+            rest = np.isnan(per_event)
+        if truth is None and rest.any():
             est = _estimate(path, schema, det, dt_ns, np.unique(det[rest]))
             for d, (tau, source) in est.items():
                 per_event[rest & (det == d)] = tau

@@ -75,11 +75,27 @@ def _low_note(n: Mapping[str, Any], min_net: float) -> str:
     )
 
 
+def cut_threshold(energy: np.ndarray, score: np.ndarray, min_net: float = MIN_NET_COUNTS) -> float:
+    """The score keeping 90 % of the DEP (pass: score above it); NaN when the DEP holds fewer
+    than ``min_net`` net events."""
+    if line_counts(energy, min_net)["DEP"]["low_statistics"]:
+        return math.nan
+    return dep_threshold(energy, score, DEP_KEEP)
+
+
 def _cut_block(
-    energy: np.ndarray, score: np.ndarray, dep: Mapping[str, Any], min_net: float
+    energy: np.ndarray,
+    score: np.ndarray,
+    dep: Mapping[str, Any],
+    min_net: float,
+    given: float | None = None,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    """The 90 %-DEP cut of ``score`` and the survival table at it (``dep``: DEP net count)."""
-    thr = dep_threshold(energy, score, DEP_KEEP) if not dep["low_statistics"] else math.nan
+    """The 90 %-DEP cut of ``score`` and the survival table at it (``dep``: DEP net count).
+    A ``given`` cut value (a calibration run's) is applied as it is."""
+    if given is not None and np.isfinite(given):
+        thr = float(given)
+    else:
+        thr = dep_threshold(energy, score, DEP_KEEP) if not dep["low_statistics"] else math.nan
     if not np.isfinite(thr):
         note = (
             _low_note(dep, min_net)
@@ -166,10 +182,13 @@ def psd_section(
     energy: np.ndarray,
     meta: Mapping[str, np.ndarray],
     min_net: float = MIN_NET_COUNTS,
+    cuts: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """Numbers and figures of one PSD target: ROC/AUC vs label and truth, 90 %-DEP cuts.
 
     ``label`` None (unlabelled data) leaves the AUCs out; the cuts need only ``energy``.
+    ``cuts`` (``{"network": value, "classical": value}``, a calibration run's) are applied
+    instead of being set on these events' DEP.
     """
     sec: dict[str, Any] = {"classical_parameter": CLASSICAL_NAMES.get(target, target)}
     scores = {"network": score, "classical": classical}
@@ -180,9 +199,12 @@ def psd_section(
         sec["n_pos"], sec["n_neg"] = int(y.sum()), int((~y).sum())
         _versus(sec, "label", scores, y, energy, curves, aucs)
     dep = line_counts(energy, min_net)["DEP"]
-    cut_net, pass_net = _cut_block(energy, score, dep, min_net)
-    cut_cl, pass_cl = _cut_block(energy, classical, dep, min_net)
+    cuts = cuts or {}
+    cut_net, pass_net = _cut_block(energy, score, dep, min_net, cuts.get("network"))
+    cut_cl, pass_cl = _cut_block(energy, classical, dep, min_net, cuts.get("classical"))
     sec["cut"] = {"network": cut_net, "classical": cut_cl}
+    if cuts:
+        sec["cut_source"] = "calibration record"
     passed = {"network": pass_net, "classical": pass_cl}
     truth = truth_signal(target, meta)
     if truth is not None:

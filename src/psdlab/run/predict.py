@@ -7,7 +7,10 @@ atomically to ``parts/``; an interrupted job started again in the same directory
 files already done. The parts are then joined into ``predictions.h5``: per event ``id``,
 ``detector``, ``run_number``, ``tp0``, ``energy`` (the file's ``energy_label``, when it has
 one), each network output (``score_<label>``, ``energy_pred``) and, with ``classical: true``,
-the classical parameters of :mod:`psdlab.dsp` computed from the same raw pulses.
+the classical parameters of :mod:`psdlab.dsp` computed from the same raw pulses: read file by
+file, calibrated over all files at the end, or with a calibration run's constants
+(``calibration=PATH``; :mod:`psdlab.run.prediction_classical`), with ``pass_<label>`` at the
+90 %-DEP cut values; ``calibration.json`` records the constants used.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from tqdm import tqdm
 
 from psdlab.data.reader import inspect_file, resolve_files
 from psdlab.data.schema import DataSchema
+from psdlab.report.calibration_record import ClassicalCalibration
 from psdlab.run.artifacts import save_predictions_h5
 from psdlab.run.build import build_datamodule
 from psdlab.run.evaluate import load_run_config
+from psdlab.run.prediction_classical import calibrated_columns, raw_columns
 from psdlab.run.record import build_run_record, recorded_run, write_run_record
 from psdlab.tasks import Task, load_task
 from psdlab.utils.config import to_plain
-from psdlab.utils.errors import MissingFileError
+from psdlab.utils.errors import ConfigError, MissingFileError
 
 log = logging.getLogger(__name__)
 META_COLUMNS = ("id", "detector", "run_number", "tp0", "energy")
@@ -90,10 +95,15 @@ def _network_columns(
 
 
 def score_file(
-    cfg: DictConfig, run_cfg: DictConfig, task: Task, file: Path
+    cfg: DictConfig,
+    run_cfg: DictConfig,
+    task: Task,
+    file: Path,
+    calibration: ClassicalCalibration | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Per-event table of one file (metadata, network outputs, classical parameters) and the
-    file attributes that record how the classical parameters were made."""
+    """Per-event table of one file (metadata, network outputs, uncalibrated classical
+    parameters) and the file attributes that calibrating them needs (``calibration``: a
+    calibration run's record, whose decay constants serve where the file has none)."""
     with tempfile.TemporaryDirectory(prefix="psdlab-predict-") as cache_dir:
         datamodule = build_datamodule(prediction_data_config(run_cfg, file, cfg, cache_dir))
         trainer = hydra.utils.instantiate(cfg.trainer)
@@ -109,35 +119,11 @@ def score_file(
     table.update({k: np.asarray(meta[k]) for k in META_COLUMNS if k in meta and k != "id"})
     attrs: dict[str, Any] = {}
     if cfg.get("classical", True):
-        columns, attrs = classical_columns(cfg, file, schema, table)
+        columns, attrs = raw_columns(
+            file, schema, table["id"], to_plain(cfg.get("tau_us")), calibration
+        )
         table.update(columns)
     return table, attrs
-
-
-def classical_columns(
-    cfg: DictConfig, file: Path, schema: DataSchema, table: Mapping[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Calibrated trap energy, A/E, DCR, LQ (band widths) and drift time of the table's events,
-    and how they were made (``classical_notes``, ``decay_constants`` as JSON attributes)."""
-    from psdlab.report.classical import classical_parameters
-
-    result = classical_parameters(
-        [file], schema, table["id"], table.get("energy"), tau_us=to_plain(cfg.get("tau_us"))
-    )
-    for note in result.notes:
-        log.info("%s: %s", file.name, note)
-    columns = {
-        "trap_energy": result.energy,
-        "aoe": result.aoe,
-        "dcr": result.dcr,
-        "lq": result.lq,
-        "drift_time_ns": result.drift_time_ns,
-    }
-    attrs = {
-        "classical_notes": json.dumps(list(result.notes)),
-        "decay_constants": json.dumps(result.decay_constants),
-    }
-    return columns, attrs
 
 
 def _part_path(parts_dir: Path, index: int, file: Path) -> Path:
@@ -149,15 +135,12 @@ def _read_part(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k][()] for k in f}
 
 
-def read_provenance(paths: list[Path]) -> tuple[list[str], dict[str, Any]]:
-    """The classical notes and decay constants recorded in the parts' attributes."""
-    notes: list[str] = []
-    constants: dict[str, Any] = {}
+def _read_attrs(paths: list[Path]) -> list[dict[str, Any]]:
+    out = []
     for path in paths:
         with h5py.File(path, "r") as f:
-            notes += json.loads(f.attrs.get("classical_notes", "[]"))
-            constants.update(json.loads(f.attrs.get("decay_constants", "{}")))
-    return notes, constants
+            out.append(dict(f.attrs))
+    return out
 
 
 def join_parts(paths: list[Path]) -> dict[str, np.ndarray]:
@@ -182,6 +165,7 @@ def predict(cfg: DictConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     record = build_run_record(cfg.seed, checkpoint=str(ckpt_path), files=[str(f) for f in files])
     with recorded_run(output_dir, record):
+        calibration = _calibration(cfg)
         run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
         data_cfg = prediction_data_config(run_cfg, files[0], cfg, "")
         schema = DataSchema.from_dict(to_plain(data_cfg.schema))
@@ -194,11 +178,23 @@ def predict(cfg: DictConfig) -> Path:
             if part.exists() and not cfg.get("overwrite", False):
                 log.info("%s: already scored (%s), skipped", file, part)
                 continue
-            table, attrs = score_file(cfg, run_cfg, task, file)
+            table, attrs = score_file(cfg, run_cfg, task, file, calibration)
             save_predictions_h5(part, table, {"file": str(file), **attrs})
         table = join_parts(parts)
-        notes, constants = read_provenance(parts)
-        attrs = {**_attrs(ckpt_path, files, task), "decay_constants": json.dumps(constants)}
+        attrs = _attrs(ckpt_path, files, task)
+        notes: list[str] = []
+        constants: dict[str, Any] = {}
+        min_net = cfg.get("report_min_net_counts", 100)
+        if table and cfg.get("classical", True):
+            result, used = calibrated_columns(table, _read_attrs(parts), calibration, min_net)
+            notes, constants = result.notes, result.decay_constants
+            for note in notes:
+                log.info("classical: %s", note)
+            if calibration is None:
+                used.files = [str(f) for f in files]
+            used.save(output_dir / "calibration.json")
+            attrs["calibration"] = str(cfg.calibration) if calibration else "fitted on these files"
+        attrs["decay_constants"] = json.dumps(constants)
         path = save_predictions_h5(output_dir / "predictions.h5", table, attrs)
         if cfg.get("report") and table:
             from psdlab.report import build_prediction_report
@@ -211,12 +207,26 @@ def predict(cfg: DictConfig) -> Path:
                 notes=notes,
                 decay_constants=constants or None,
                 tau_us=to_plain(cfg.get("tau_us")),
-                min_net_counts=cfg.get("report_min_net_counts", 100),
+                min_net_counts=min_net,
+                cuts=calibration.thresholds if calibration is not None else None,
             )
     n = len(table.get("id", []))
     write_run_record(output_dir, {**record, "status": "done", "events": n})
     log.info("%d events of %d files scored: %s", n, len(files), path)
     return path
+
+
+def _calibration(cfg: DictConfig) -> ClassicalCalibration | None:
+    """The calibration run's record to apply (``calibration=PATH``: a calibration.json, or the
+    prediction directory holding one), or None to fit the constants on the scored files."""
+    path = cfg.get("calibration")
+    if path is None:
+        return None
+    path = Path(path)
+    record = ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
+    if not cfg.get("classical", True):
+        raise ConfigError("calibration: given, but classical=false computes nothing to calibrate")
+    return record
 
 
 def _attrs(ckpt_path: Path, files: list[Path], task: Task) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""The constants a calibration run fixes, written once and applied to other files.
+
+An experiment does not calibrate a physics run on itself: a background run has no usable
+228Th lines and no double-escape peak, and its event mix (mostly multi-site Compton events,
+alphas) would pull an A/E band fitted on it. The energy scale, the drift-time correction, the
+A/E, DCR and LQ bands, the pole-zero decay constants and the 90 %-DEP cut values are fitted
+on a calibration run and then applied to the runs around it. ``predict.py`` writes this
+record as ``calibration.json`` after fitting the constants on the files it scored, and
+applies a given one with ``calibration=PATH`` (``psdlab.run.predict``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from psdlab.dsp import BandCorrection, DSPConfig, EnergyCalibration
+from psdlab.utils.errors import ConfigError, MissingFileError
+from psdlab.utils.io import write_json
+
+FORMAT = "psdlab-classical-calibration/1"
+# the energy-scale group when per-channel gains are known (simulated files): one scale for all
+ALL_CHANNELS = "all"
+BAND_NAMES = ("aoe", "dcr", "lq")
+
+
+@dataclass
+class ClassicalCalibration:
+    """Constants of the classical analysis fitted on a calibration run.
+
+    Attributes:
+        energy: energy-scale group (a detector id as a string, or ``"all"`` when per-channel
+            gains were applied first) -> ``{"slope", "offset"}``: keV = offset + slope * trap.
+        ctc_alpha_per_us: drift-time (charge-trapping) correction, 0 for none.
+        bands: ``aoe``/``dcr``/``lq`` -> :class:`BandCorrection` fields (absent: not fitted).
+        tau_us: detector id (string) -> pole-zero decay constant in us.
+        dsp: the filters the parameters were computed with (:class:`psdlab.dsp.DSPConfig`
+            fields): the energy scale and the bands hold for these filters only, so the
+            files they are applied to are processed with them too.
+        thresholds: PSD target -> ``{"network": cut, "classical": cut}``, each keeping 90 % of
+            the DEP (events pass with a score above the cut); absent when the run had too few
+            DEP events.
+        files: the calibration run's files.
+        notes: how each constant was obtained.
+    """
+
+    energy: dict[str, dict[str, float]]
+    ctc_alpha_per_us: float = 0.0
+    bands: dict[str, dict[str, float]] = field(default_factory=dict)
+    tau_us: dict[str, float] = field(default_factory=dict)
+    dsp: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def energy_calibration(self, group: str) -> EnergyCalibration | None:
+        """The energy scale of ``group``, or None when the calibration run did not have it."""
+        c = self.energy.get(group)
+        return None if c is None else EnergyCalibration(float(c["slope"]), float(c["offset"]))
+
+    def band(self, name: str) -> BandCorrection | None:
+        b = self.bands.get(name)
+        return None if b is None else BandCorrection(**{k: float(v) for k, v in b.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self)}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the record as JSON (atomically)."""
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ClassicalCalibration:
+        """Read a record written by :meth:`save`; one clear line on anything else."""
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"calibration: file {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"calibration: {path} is not JSON ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ConfigError(
+                f"calibration: {path} field 'format': expected '{FORMAT}' (a calibration.json "
+                f"written by predict.py), got {got!r}"
+            )
+        names = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in data.items() if k in names})
+        _check(record, path)
+        return record
+
+
+def _check(record: ClassicalCalibration, path: Path) -> None:
+    """Every constant where the analysis expects it, so that a hand-edited file fails here."""
+    if not isinstance(record.energy, dict) or not record.energy:
+        raise ConfigError(f"calibration: {path} field 'energy': expected a non-empty mapping")
+    for group, c in record.energy.items():
+        if not isinstance(c, dict) or not {"slope", "offset"} <= set(c):
+            raise ConfigError(
+                f"calibration: {path} field 'energy.{group}': expected slope and offset"
+            )
+    unknown = set(record.dsp) - {f.name for f in fields(DSPConfig)}
+    if unknown:
+        raise ConfigError(
+            f"calibration: {path} field 'dsp': unknown filter settings {sorted(unknown)}"
+        )
+    band_fields = {f.name for f in fields(BandCorrection)}
+    for name, b in record.bands.items():
+        if name not in BAND_NAMES or not isinstance(b, dict) or set(b) != band_fields:
+            raise ConfigError(
+                f"calibration: {path} field 'bands.{name}': expected one of {BAND_NAMES} "
+                f"with {sorted(band_fields)}"
+            )
