@@ -205,6 +205,11 @@ def test_a_calibration_run_calibrates_a_physics_file(trained_run, tiny_dataset, 
     report = json.loads((out / "report.json").read_text())
     assert report["psd"]["low_avse"]["cut"]["network"]["threshold"] == pytest.approx(cut)
     assert report["psd"]["low_avse"]["cut_source"] == "calibration record"
+    # resumed without the record: the part scored with it (its filters) is scored again
+    (part,) = (out / "parts").glob("*.h5")
+    before = part.stat().st_mtime_ns
+    own = _read(predict(_compose_predict(out, f"ckpt_path={ckpt}", f"files={physics}")))
+    assert part.stat().st_mtime_ns != before and "pass_low_avse" not in own
 
 
 def test_a_bad_calibration_record_is_one_clear_line(trained_run, tiny_dataset, tmp_path) -> None:

@@ -135,6 +135,12 @@ def _read_part(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k][()] for k in f}
 
 
+def _part_calibration(path: Path) -> str:
+    """The calibration record a part was scored with ("" for none)."""
+    with h5py.File(path, "r") as f:
+        return str(f.attrs.get("calibration", ""))
+
+
 def _read_attrs(paths: list[Path]) -> list[dict[str, Any]]:
     out = []
     for path in paths:
@@ -174,12 +180,17 @@ def predict(cfg: DictConfig) -> Path:
         task = load_task(ckpt_path)
         parts = [_part_path(output_dir / "parts", i, f) for i, f in enumerate(files)]
         pairs = list(zip(files, parts))
+        # the raw classical parameters depend on the record (its filters and decay
+        # constants): a part scored with another one is scored again
+        source = str(cfg.calibration) if calibration is not None else ""
         for file, part in tqdm(pairs, desc="predict", unit="file", disable=None):
             if part.exists() and not cfg.get("overwrite", False):
-                log.info("%s: already scored (%s), skipped", file, part)
-                continue
+                if _part_calibration(part) == source:
+                    log.info("%s: already scored (%s), skipped", file, part)
+                    continue
+                log.info("%s: scored with another calibration record, scored again", file)
             table, attrs = score_file(cfg, run_cfg, task, file, calibration)
-            save_predictions_h5(part, table, {"file": str(file), **attrs})
+            save_predictions_h5(part, table, {"file": str(file), "calibration": source, **attrs})
         table = join_parts(parts)
         attrs = _attrs(ckpt_path, files, task)
         notes: list[str] = []
