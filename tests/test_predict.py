@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from psdlab.report.calibration_record import file_sha256
 from psdlab.run.predict import predict
 
 from .conftest import compose_config
@@ -187,10 +188,8 @@ def test_a_calibration_run_calibrates_a_physics_file(trained_run, tiny_dataset, 
 
     physics = physics_copy(tiny_dataset["train"][0], tmp_path / "physics.hdf5", 120)
     out = tmp_path / "physics"
-    cfg = _compose_predict(
-        out, f"ckpt_path={ckpt}", f"files={physics}", f"calibration={cal_dir}", "report=true"
-    )
-    table = _read(predict(cfg))
+    cfg_args = (f"ckpt_path={ckpt}", f"files={physics}", f"calibration={cal_dir}", "report=true")
+    table = _read(predict(_compose_predict(out, *cfg_args)))
     assert "energy" not in table and len(table["id"]) > 100
     rows = np.searchsorted(cal_table["id"], table["id"])
     assert np.array_equal(cal_table["id"][rows], table["id"])
@@ -202,9 +201,15 @@ def test_a_calibration_run_calibrates_a_physics_file(trained_run, tiny_dataset, 
     np.testing.assert_array_equal(table["pass_low_avse_classical"], table["aoe"] > 0.0)
     applied = json.loads((out / "calibration.json").read_text())
     assert applied["energy"] == record["energy"] and applied["thresholds"] == record["thresholds"]
+    assert record["checkpoint_sha256"] == file_sha256(ckpt)
     report = json.loads((out / "report.json").read_text())
     assert report["psd"]["low_avse"]["cut"]["network"]["threshold"] == pytest.approx(cut)
     assert report["psd"]["low_avse"]["cut_source"] == "calibration record"
+    # a record made with another network: its classical cuts hold, the network's does not
+    record["checkpoint_sha256"] = "0" * 64
+    (cal_dir / "calibration.json").write_text(json.dumps(record))
+    other = _read(predict(_compose_predict(tmp_path / "other", *cfg_args)))
+    assert "pass_low_avse" not in other and "pass_low_avse_classical" in other
     # resumed without the record: the part scored with it (its filters) is scored again
     (part,) = (out / "parts").glob("*.h5")
     before = part.stat().st_mtime_ns

@@ -268,6 +268,30 @@ def test_eval_report_end_to_end(compose_train_cfg, tmp_path: Path, tiny_dataset)
     assert {"fwhm", "binned", "reference"} <= set(numbers["energy"])
     assert numbers["has_truth"] is True
 
+    # a calibration run's record: its classical cut values are the report's; its network cut
+    # values too, but only for the checkpoint that recorded them
+    from psdlab.report.calibration_record import ClassicalCalibration, file_sha256
+
+    record = ClassicalCalibration(
+        energy={"all": {"slope": 1.0, "offset": 0.0}},
+        thresholds={"low_avse": {"network": 0.3, "classical": -1.5}},
+        checkpoint_sha256="0" * 64,
+    )
+    record.save(tmp_path / "calibration.json")
+    for sha, network_cut in (("0" * 64, None), (file_sha256(ckpt), 0.3)):
+        record.checkpoint_sha256 = sha
+        record.save(tmp_path / "calibration.json")
+        cfg = _compose_eval(
+            tmp_path, f"ckpt_path={ckpt}", "report=true", f"report_calibration={tmp_path}"
+        )
+        evaluate(cfg)
+        cut = json.loads((out / "report.json").read_text())["psd"]["low_avse"]["cut"]
+        assert cut["classical"]["threshold"] == -1.5
+        if network_cut is None:  # another network's cut: set on the test events, or none
+            assert cut["network"]["threshold"] != 0.3
+        else:
+            assert cut["network"]["threshold"] == network_cut
+
     # the same report to TensorBoard
     from psdlab.report import PhysicsReport
 

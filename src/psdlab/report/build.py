@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from psdlab.report.assemble import PhysicsReport, compute_report
+from psdlab.report.calibration_record import ClassicalCalibration
 from psdlab.report.classical import ClassicalResult, classical_parameters
 from psdlab.report.constants import TauSetting, UsedConstants
 from psdlab.report.io import write_report
@@ -73,6 +74,7 @@ def build_report(
     run_cfg: Any = None,
     tau_us: TauSetting = None,
     min_net_counts: float = MIN_NET_COUNTS,
+    calibration: ClassicalCalibration | None = None,
 ) -> PhysicsReport:
     """Write ``report.json`` and ``report.html`` for a test run; return the report.
 
@@ -80,7 +82,10 @@ def build_report(
     ``energy_pred``: what the task's ``test_predictions()`` returns); ``datamodule`` gives the
     test split's metadata, files and schema; ``run_cfg`` (optional) names model and task;
     ``tau_us`` as for :func:`classical_parameters`; line results from fewer than
-    ``min_net_counts`` net events are flagged as low statistics.
+    ``min_net_counts`` net events are flagged as low statistics. ``calibration`` (a
+    calibration run's record) supplies the classical constants and the 90 %-DEP cut values
+    instead of fitting and setting them on the test events (a 10,000-event test file holds
+    too few DEP events to set a cut).
     """
     from psdlab.data.reader import resolve_files
 
@@ -88,8 +93,12 @@ def build_report(
     files = resolve_files(datamodule.test_files, "test")
     ref = np.asarray(meta["energy"], float) if "energy" in meta else None
     ids = table.get("id", meta["id"])
-    classical = classical_parameters(files, datamodule.schema, ids, ref, tau_us=tau_us)
-    report = compute_report(table, meta, classical, _run_info(files, run_cfg), min_net_counts)
+    classical = classical_parameters(
+        files, datamodule.schema, ids, ref, tau_us=tau_us, calibration=calibration
+    )
+    cuts = calibration.thresholds if calibration is not None else None
+    info = _run_info(files, run_cfg)
+    report = compute_report(table, meta, classical, info, min_net_counts, cuts)
     write_report(report, Path(output_dir))
     return report
 

@@ -11,9 +11,10 @@ applies a given one with ``calibration=PATH`` (``psdlab.run.predict``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ class ClassicalCalibration:
             the DEP (events pass with a score above the cut); absent when the run had too few
             DEP events.
         files: the calibration run's files.
+        checkpoint, checkpoint_sha256: the network whose scores the ``network`` cut values
+            belong to (another network's scores need cuts of their own).
         notes: how each constant was obtained.
     """
 
@@ -54,6 +57,8 @@ class ClassicalCalibration:
     dsp: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    checkpoint: str = ""
+    checkpoint_sha256: str = ""
     notes: list[str] = field(default_factory=list)
 
     def energy_calibration(self, group: str) -> EnergyCalibration | None:
@@ -64,6 +69,16 @@ class ClassicalCalibration:
     def band(self, name: str) -> BandCorrection | None:
         b = self.bands.get(name)
         return None if b is None else BandCorrection(**{k: float(v) for k, v in b.items()})
+
+    def for_checkpoint(self, path: str | os.PathLike | None) -> ClassicalCalibration:
+        """This record as it applies to the network at ``path``: without the network's cut
+        values when they belong to another network, or to none (the classical ones hold)."""
+        if path is not None and self.checkpoint_sha256 == file_sha256(path):
+            return self
+        cuts = {
+            t: {k: v for k, v in c.items() if k != "network"} for t, c in self.thresholds.items()
+        }
+        return replace(self, thresholds={t: c for t, c in cuts.items() if c})
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -92,6 +107,22 @@ class ClassicalCalibration:
         record = cls(**{k: v for k, v in data.items() if k in names})
         _check(record, path)
         return record
+
+
+def load_calibration(path: str | os.PathLike) -> ClassicalCalibration:
+    """A record from ``path``: a calibration.json, or the prediction directory holding one."""
+    path = Path(path)
+    return ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes: which checkpoint a record's network cuts belong to,
+    wherever the file was moved."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check(record: ClassicalCalibration, path: Path) -> None:

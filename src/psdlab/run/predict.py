@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from psdlab.data.reader import inspect_file, resolve_files
 from psdlab.data.schema import DataSchema
-from psdlab.report.calibration_record import ClassicalCalibration
+from psdlab.report.calibration_record import ClassicalCalibration, file_sha256, load_calibration
 from psdlab.run.artifacts import save_predictions_h5
 from psdlab.run.build import build_datamodule
 from psdlab.run.evaluate import load_run_config
@@ -171,7 +171,7 @@ def predict(cfg: DictConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     record = build_run_record(cfg.seed, checkpoint=str(ckpt_path), files=[str(f) for f in files])
     with recorded_run(output_dir, record):
-        calibration = _calibration(cfg)
+        calibration = _calibration(cfg, ckpt_path)
         run_cfg = load_run_config(ckpt_path, cfg.get("run_config"))
         data_cfg = prediction_data_config(run_cfg, files[0], cfg, "")
         schema = DataSchema.from_dict(to_plain(data_cfg.schema))
@@ -203,6 +203,7 @@ def predict(cfg: DictConfig) -> Path:
                 log.info("classical: %s", note)
             if calibration is None:
                 used.files = [str(f) for f in files]
+                used.checkpoint, used.checkpoint_sha256 = str(ckpt_path), file_sha256(ckpt_path)
             used.save(output_dir / "calibration.json")
             attrs["calibration"] = str(cfg.calibration) if calibration else "fitted on these files"
         attrs["decay_constants"] = json.dumps(constants)
@@ -227,17 +228,26 @@ def predict(cfg: DictConfig) -> Path:
     return path
 
 
-def _calibration(cfg: DictConfig) -> ClassicalCalibration | None:
+def _calibration(cfg: DictConfig, ckpt_path: Path) -> ClassicalCalibration | None:
     """The calibration run's record to apply (``calibration=PATH``: a calibration.json, or the
-    prediction directory holding one), or None to fit the constants on the scored files."""
+    prediction directory holding one), or None to fit the constants on the scored files.
+    Its network cut values are dropped, with a warning, when they belong to another network."""
     path = cfg.get("calibration")
     if path is None:
         return None
-    path = Path(path)
-    record = ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
+    record = load_calibration(path)
     if not cfg.get("classical", True):
         raise ConfigError("calibration: given, but classical=false computes nothing to calibrate")
-    return record
+    applied = record.for_checkpoint(ckpt_path)
+    if applied is not record:
+        log.warning(
+            "calibration: %s was recorded with another checkpoint (%s): its network cuts are "
+            "not applied to %s, its classical constants and cuts are",
+            path,
+            record.checkpoint or "none",
+            ckpt_path,
+        )
+    return applied
 
 
 def _attrs(ckpt_path: Path, files: list[Path], task: Task) -> dict[str, Any]:
