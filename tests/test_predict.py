@@ -150,15 +150,12 @@ def test_real_pulses_are_scored_and_reported(trained_run, tmp_path) -> None:
 
 def physics_copy(src: Path, dst: Path, n_events: int) -> Path:
     """The first ``n_events`` of ``src`` as a physics run would have them: no labels, no
-    energy, no stored calibration or filters (file attributes), too few events to calibrate
-    on themselves."""
+    energy, no truth (no per-channel gains or decay constants), no stored calibration or
+    filters (file attributes), too few events to calibrate on themselves."""
     with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
-
-        def copy(name: str, obj) -> None:
+        for name, obj in f.items():
             if isinstance(obj, h5py.Dataset) and name not in LABEL_DATASETS:
                 g.create_dataset(name, data=obj[:n_events])
-
-        f.visititems(copy)
     return dst
 
 

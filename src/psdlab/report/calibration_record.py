@@ -33,8 +33,11 @@ class ClassicalCalibration:
     """Constants of the classical analysis fitted on a calibration run.
 
     Attributes:
-        energy: energy-scale group (a detector id as a string, or ``"all"`` when per-channel
-            gains were applied first) -> ``{"slope", "offset"}``: keV = offset + slope * trap.
+        energy: energy-scale group -> ``{"slope", "offset"}``: keV = offset + slope * trap.
+            A group is a detector id as a string; a calibration run whose files carry
+            per-channel gains (simulated ones) also has ``"all"``, the one scale of the
+            gain-corrected trap energy, used for files with gains (the detectors' scales,
+            slope times gain, serve files without them, e.g. real ones).
         ctc_alpha_per_us: drift-time (charge-trapping) correction, 0 for none.
         bands: ``aoe``/``dcr``/``lq`` -> :class:`BandCorrection` fields (absent: not fitted).
         tau_us: detector id (string) -> pole-zero decay constant in us.

@@ -337,6 +337,8 @@ def calibrate_parameters(
     detector = values.pop("detector")
     found = np.isfinite(detector)
     gain_known = bool(found.any()) and bool(np.isfinite(gain[found]).all())
+    if calibration is not None and ALL_CHANNELS not in calibration.energy:
+        gain_known = False  # a record of files without gains: per-detector scales of the trap
     uncal = values["trap_energy"] * gain if gain_known else values["trap_energy"]
     # with per-channel gains applied one calibration serves every detector; otherwise each
     # detector is its own channel with its own scale
@@ -362,11 +364,7 @@ def calibrate_parameters(
             energy, values[name], side, stored_band, what, notes, given
         )
     record = calibration or ClassicalCalibration(
-        energy={
-            (ALL_CHANNELS if gain_known else str(g)): {"slope": c.slope, "offset": c.offset}
-            for g, c in scales.items()
-            if c is not None
-        },
+        energy=_energy_record(scales, gain_known, detector, gain),
         ctc_alpha_per_us=alpha,
         bands={k: b.to_dict() for k, b in bands.items() if b is not None},
         tau_us=_median_constants(raw.decay_constants),
@@ -386,6 +384,27 @@ def calibrate_parameters(
         energy_uncorrected=uncorrected,
         calibration=record,
     )
+
+
+def _energy_record(
+    scales: Mapping[int, EnergyCalibration | None],
+    gain_known: bool,
+    detector: np.ndarray,
+    gain: np.ndarray,
+) -> dict[str, dict[str, float]]:
+    """The scales for a record: one per detector; with per-channel gains known, the common
+    scale ("all", for files with gains) and each detector's scale of its plain trap energy
+    (slope times the detector's gain, for files without them, e.g. real ones)."""
+    if not gain_known:
+        return {str(g): {"slope": c.slope, "offset": c.offset} for g, c in scales.items() if c}
+    common = scales.get(0)
+    if common is None:
+        return {}
+    out = {ALL_CHANNELS: {"slope": common.slope, "offset": common.offset}}
+    for d in np.unique(detector[np.isfinite(detector)]):
+        g = float(np.median(gain[detector == d]))
+        out[str(int(d))] = {"slope": common.slope * g, "offset": common.offset}
+    return out
 
 
 def _record_scales(
