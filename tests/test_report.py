@@ -665,11 +665,11 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert shot.stat().st_size > 50_000
 
 
-def test_calibration_record_applies_what_it_recorded(tiny_dataset, tmp_path: Path) -> None:
+def test_calibration_record_applies_what_it_recorded(tiny_dataset, tmp_path: Path, caplog) -> None:
     """Constants fitted on a file, saved and loaded, reproduce its classical parameters on a
     subset of its events (nothing is fitted on the subset); a malformed record fails with the
     file and the field."""
-    from psdlab.report.calibration_record import ClassicalCalibration
+    from psdlab.report.calibration_record import ClassicalCalibration, load_calibration
     from psdlab.utils.errors import ConfigError
 
     path = tiny_dataset["test"][0]
@@ -680,6 +680,11 @@ def test_calibration_record_applies_what_it_recorded(tiny_dataset, tmp_path: Pat
     saved = full.calibration.save(tmp_path / "calibration.json")
     record = ClassicalCalibration.load(saved)
     assert record == full.calibration and record.dsp and record.tau_us
+    # 300 events are too few to fit bands: the record says so, and loading it warns
+    assert any("A/E band: too few events" in n for n in record.fallback_notes())
+    with caplog.at_level("WARNING"):
+        load_calibration(tmp_path)
+    assert "could not fit" in caplog.text and "A/E band: too few events" in caplog.text
     subset = ids[:80]
     applied = classical_parameters([path], schema, subset, calibration=record)
     for name in ("energy", "aoe", "dcr", "lq"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -22,10 +23,13 @@ from psdlab.dsp import BandCorrection, DSPConfig, EnergyCalibration
 from psdlab.utils.errors import ConfigError, MissingFileError
 from psdlab.utils.io import write_json
 
+log = logging.getLogger(__name__)
 FORMAT = "psdlab-classical-calibration/1"
 # the energy-scale group when per-channel gains are known (simulated files): one scale for all
 ALL_CHANNELS = "all"
 BAND_NAMES = ("aoe", "dcr", "lq")
+# words of psdlab.report.classical's notes for a constant not fitted on the events
+FALLBACK_MARKS = ("too few", "none", "median/MAD", "no events", "stored", "linear fit to")
 
 
 @dataclass
@@ -83,6 +87,12 @@ class ClassicalCalibration:
         }
         return replace(self, thresholds={t: c for t, c in cuts.items() if c})
 
+    def fallback_notes(self) -> list[str]:
+        """The notes of constants that were not fitted on the calibration run's own events
+        (too few of them: a stored, flat or missing constant). Applying such a record to
+        other files carries those fallbacks with it, so its users are warned."""
+        return [n for n in self.notes if any(k in n for k in FALLBACK_MARKS)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
 
@@ -113,9 +123,18 @@ class ClassicalCalibration:
 
 
 def load_calibration(path: str | os.PathLike) -> ClassicalCalibration:
-    """A record from ``path``: a calibration.json, or the prediction directory holding one."""
+    """A record from ``path``: a calibration.json, or the prediction directory holding one.
+    A record with constants its calibration run could not fit is loaded with a warning."""
     path = Path(path)
-    return ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
+    record = ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
+    weak = record.fallback_notes()
+    if weak:
+        log.warning(
+            "calibration: %s holds constants its calibration run could not fit: %s",
+            path,
+            "; ".join(weak),
+        )
+    return record
 
 
 def file_sha256(path: str | os.PathLike) -> str:
