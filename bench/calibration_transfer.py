@@ -33,7 +33,7 @@ import numpy as np
 
 from psdlab.data.schema import DataSchema
 from psdlab.report.classical import classical_parameters
-from psdlab.report.psd import cut_threshold
+from psdlab.report.psd import cut_threshold, line_counts
 
 
 def stripped_copy(src: Path, dst: Path, rows: slice = slice(None)) -> Path:
@@ -69,7 +69,7 @@ def main() -> None:
         cal_ids = np.concatenate([_ids(f) for f in cal_files])
         cal = classical_parameters(cal_files, schema, cal_ids)
         record = cal.calibration
-        cut = cut_threshold(cal.energy, cal.aoe)
+        cut = cut_threshold(cal.energy, cal.aoe, line_counts(cal.energy)["DEP"])
         print(
             f"calibration run: {cal_ids.size} events; energy scales {len(record.energy)}; "
             f"low A/E cut at 90 % DEP: {cut:.3f} band widths"

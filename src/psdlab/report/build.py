@@ -25,7 +25,7 @@ import numpy as np
 
 from psdlab.report.assemble import PhysicsReport, compute_report
 from psdlab.report.calibration_record import ClassicalCalibration
-from psdlab.report.classical import ClassicalResult, classical_parameters
+from psdlab.report.classical import CLASSICAL_COLUMNS, ClassicalResult, classical_parameters
 from psdlab.report.constants import TauSetting, UsedConstants
 from psdlab.report.io import write_report
 from psdlab.report.psd import MIN_NET_COUNTS
@@ -103,14 +103,6 @@ def build_report(
     return report
 
 
-# prediction-table column -> ClassicalResult field
-CLASSICAL_COLUMNS = {
-    "trap_energy": "energy",
-    "aoe": "aoe",
-    "dcr": "dcr",
-    "lq": "lq",
-    "drift_time_ns": "drift_time_ns",
-}
 TABLE_META = ("id", "energy", "detector", "run_number", "tp0")
 
 

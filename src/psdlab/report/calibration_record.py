@@ -122,9 +122,13 @@ class ClassicalCalibration:
         return record
 
 
-def load_calibration(path: str | os.PathLike) -> ClassicalCalibration:
-    """A record from ``path``: a calibration.json, or the prediction directory holding one.
-    A record with constants its calibration run could not fit is loaded with a warning."""
+def load_calibration(
+    path: str | os.PathLike, checkpoint: str | os.PathLike | None = None
+) -> ClassicalCalibration:
+    """A record from ``path`` (a calibration.json, or the prediction directory holding one)
+    as it applies to the network at ``checkpoint`` (:meth:`ClassicalCalibration.for_checkpoint`;
+    None: no network). Warns when the record's network cuts are dropped, and when it holds
+    constants its calibration run could not fit."""
     path = Path(path)
     record = ClassicalCalibration.load(path / "calibration.json" if path.is_dir() else path)
     weak = record.fallback_notes()
@@ -134,7 +138,16 @@ def load_calibration(path: str | os.PathLike) -> ClassicalCalibration:
             path,
             "; ".join(weak),
         )
-    return record
+    applied = record.for_checkpoint(checkpoint)
+    if record.thresholds != applied.thresholds:
+        log.warning(
+            "calibration: %s was recorded with another checkpoint (%s): its network cuts are "
+            "not used for %s; its classical constants and cuts are",
+            path,
+            record.checkpoint or "none",
+            checkpoint or "this run",
+        )
+    return applied
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -89,6 +89,15 @@ class ClassicalResult:
         raise KeyError(f"no classical parameter for target '{target}'")
 
 
+# prediction-table column -> ClassicalResult field
+CLASSICAL_COLUMNS = {
+    "trap_energy": "energy",
+    "aoe": "aoe",
+    "dcr": "dcr",
+    "lq": "lq",
+    "drift_time_ns": "drift_time_ns",
+}
+
 CLASSICAL_NAMES = {
     "low_avse": "A/E (corrected)",
     "high_avse": "-A/E (corrected)",
@@ -115,13 +124,21 @@ def _dsp_config(
 
 
 @dataclass
-class _Read:
-    """What :func:`_read_parameters` gathers over the files."""
+class RawParameters:
+    """The uncalibrated classical parameters of a list of events, in the order of their ids.
 
-    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    ``values`` holds every parameter of :data:`psdlab.dsp.PARAMETER_NAMES` plus ``detector``
+    and ``gain`` (the files' per-channel gains, NaN where unknown), NaN for events not found;
+    the rest is what reading them recorded. :func:`calibrate_parameters` turns them into a
+    :class:`ClassicalResult`, so that the reading (per file, resumable) and the calibration
+    (over every file, or from a calibration run) can happen apart.
+    """
+
+    values: dict[str, np.ndarray]
     stored_cal: dict | None = None
     notes: list[str] = field(default_factory=list)
     decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
+    # the filters (DSPConfig fields) the parameters were computed with
     dsp: dict[str, Any] | None = None
 
 
@@ -131,11 +148,13 @@ def _read_file(
     wanted: np.ndarray,
     chunk_events: int,
     tau_us: TauSetting,
-    out: _Read,
+    parts: list[dict[str, np.ndarray]],
+    out: RawParameters,
     calibration: ClassicalCalibration | None = None,
 ) -> None:
-    """Parameters of the ``wanted`` ids of one file, chunk by chunk, into ``out``; a
-    ``calibration`` lends its filters and decay constants."""
+    """Parameters of the ``wanted`` ids of one file, chunk by chunk, into ``parts``, and what
+    reading them recorded into ``out``; a ``calibration`` lends its filters and decay
+    constants."""
     info = inspect_file(path, schema)
     ids = read_vector(path, schema.metadata["id"], np.int64)
     take = np.isin(ids, wanted)
@@ -181,24 +200,7 @@ def _read_file(
             if gain is not None
             else np.full(int(sel.sum()), np.nan)
         )
-        out.parts.append(p)
-
-
-def _read_parameters(
-    files: Sequence[Path],
-    schema: DataSchema,
-    wanted: np.ndarray,
-    chunk_events: int,
-    tau_us: TauSetting,
-    calibration: ClassicalCalibration | None = None,
-) -> tuple[dict[str, np.ndarray], _Read]:
-    """Parameters of the ``wanted`` ids in ``files`` (plus id, detector, gain) and the rest."""
-    read = _Read()
-    for path in files:
-        _read_file(Path(path), schema, wanted, chunk_events, tau_us, read, calibration)
-    if not read.parts:
-        return {}, read
-    return {k: np.concatenate([p[k] for p in read.parts]) for k in read.parts[0]}, read
+        parts.append(p)
 
 
 def _band(
@@ -273,25 +275,6 @@ def _aligned(
     return {k: aligned(v) for k, v in p.items() if k != "id"}, found
 
 
-@dataclass
-class RawParameters:
-    """The uncalibrated classical parameters of a list of events, in the order of their ids.
-
-    ``values`` holds every parameter of :data:`psdlab.dsp.PARAMETER_NAMES` plus ``detector``
-    and ``gain`` (the files' per-channel gains, NaN where unknown), NaN for events not found;
-    the rest is what reading them recorded. :func:`calibrate_parameters` turns them into a
-    :class:`ClassicalResult`, so that the reading (per file, resumable) and the calibration
-    (over every file, or from a calibration run) can happen apart.
-    """
-
-    values: dict[str, np.ndarray]
-    stored_cal: dict | None = None
-    notes: list[str] = field(default_factory=list)
-    decay_constants: dict[str, UsedConstants] = field(default_factory=dict)
-    # the filters (DSPConfig fields) the parameters were computed with
-    dsp: dict[str, Any] | None = None
-
-
 def read_parameters(
     files: Sequence[str | Path],
     schema: DataSchema,
@@ -306,11 +289,14 @@ def read_parameters(
     :func:`psdlab.report.constants.decay_constants`). Empty ``values`` when none of the
     events is in the files."""
     ids = np.asarray(ids, dtype=np.int64)
-    p, read = _read_parameters(
-        [Path(f) for f in files], schema, ids, chunk_events, tau_us, calibration
-    )
-    values = _aligned(p, ids, read.notes)[0] if p else {}
-    return RawParameters(values, read.stored_cal, read.notes, read.decay_constants, read.dsp)
+    raw = RawParameters({})
+    parts: list[dict[str, np.ndarray]] = []
+    for path in files:
+        _read_file(Path(path), schema, ids, chunk_events, tau_us, parts, raw, calibration)
+    if parts:
+        joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        raw.values = _aligned(joined, ids, raw.notes)[0]
+    return raw
 
 
 def calibrate_parameters(
@@ -347,7 +333,7 @@ def calibrate_parameters(
     scales = None if calibration is None else _record_scales(calibration, groups, gain_known)
     alpha = None if calibration is None else calibration.ctc_alpha_per_us
     uncal, uncorrected, alpha = drift_time_correct(
-        uncal, groups, values, ref_energy, stored, notes, alpha
+        uncal, groups, values, ref_energy, stored, notes, alpha, scales
     )
     energy, scales = calibrate(uncal, groups, ref_energy, stored, notes, scales)
     bands: dict[str, BandCorrection | None] = {}

@@ -182,15 +182,14 @@ def decay_constants(
         else:
             for d in np.unique(det[rest]):
                 if str(int(d)) in (recorded or {}):
-                    tau = float(recorded[str(int(d))])
-                    per_event[det == d] = tau
-                    chosen[int(d)] = (tau, "the calibration record")
+                    chosen[int(d)] = (float(recorded[str(int(d))]), "the calibration record")
+                    per_event[det == d] = chosen[int(d)][0]
             rest = np.isnan(per_event)
-        if truth is None and rest.any():
-            est = _estimate(path, schema, det, dt_ns, np.unique(det[rest]))
-            for d, (tau, source) in est.items():
-                per_event[rest & (det == d)] = tau
-                chosen[d] = (tau, source)
+            if rest.any():
+                est = _estimate(path, schema, det, dt_ns, np.unique(det[rest]))
+                for d, (tau, source) in est.items():
+                    per_event[rest & (det == d)] = tau
+                    chosen[d] = (tau, source)
     used = {str(d): {"tau_us": tau, "source": src} for d, (tau, src) in sorted(chosen.items())}
     return per_event, used, [describe(path.name, used)]
 

@@ -35,6 +35,7 @@ def drift_time_correct(
     stored: dict | None,
     notes: list[str],
     alpha: float | None = None,
+    scales: Mapping[int, EnergyCalibration | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """MJD's drift-time (charge-trapping) correction of the uncalibrated trap energy.
 
@@ -42,13 +43,15 @@ def drift_time_correct(
     E * (1 + alpha * t_drift) restores it (arXiv:2208.03424). alpha is the one given (a
     calibration run's), else fitted on the 2614.5 keV line of the evaluated events (a rough
     calibration first; alpha does not depend on the scale), else taken from the file's stored
-    calibration. Returns the corrected uncalibrated energy, the calibrated energy without the
-    correction (None when nothing was corrected) and alpha (0 for none).
+    calibration. The rough and the uncorrected calibration use ``scales`` when given (a
+    calibration run's, as :func:`calibrate`). Returns the corrected uncalibrated energy, the
+    calibrated energy without the correction (None when nothing was corrected) and alpha
+    (0 for none).
     """
     drift = raw.get("qdrift_ns")
     if drift is None or not np.isfinite(drift).any():
         return uncal, None, 0.0
-    rough, _ = calibrate(uncal, groups, ref, stored, [])
+    rough, _ = calibrate(uncal, groups, ref, stored, [], scales)
     if alpha is not None:
         source = "the calibration record"
     else:

@@ -75,12 +75,15 @@ def _low_note(n: Mapping[str, Any], min_net: float) -> str:
     )
 
 
-def cut_threshold(energy: np.ndarray, score: np.ndarray, min_net: float = MIN_NET_COUNTS) -> float:
-    """The score keeping 90 % of the DEP (pass: score above it); NaN when the DEP holds fewer
-    than ``min_net`` net events."""
-    if line_counts(energy, min_net)["DEP"]["low_statistics"]:
-        return math.nan
-    return dep_threshold(energy, score, DEP_KEEP)
+def cut_threshold(
+    energy: np.ndarray, score: np.ndarray, dep: Mapping[str, Any], given: float | None = None
+) -> float:
+    """The score keeping 90 % of the DEP (pass: score above it): ``given`` (a calibration
+    run's) when finite, else set on these events; NaN when their DEP (``dep``, its entry of
+    :func:`line_counts`) has too few net events."""
+    if given is not None and np.isfinite(given):
+        return float(given)
+    return math.nan if dep["low_statistics"] else dep_threshold(energy, score, DEP_KEEP)
 
 
 def _cut_block(
@@ -92,10 +95,7 @@ def _cut_block(
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """The 90 %-DEP cut of ``score`` and the survival table at it (``dep``: DEP net count).
     A ``given`` cut value (a calibration run's) is applied as it is."""
-    if given is not None and np.isfinite(given):
-        thr = float(given)
-    else:
-        thr = dep_threshold(energy, score, DEP_KEEP) if not dep["low_statistics"] else math.nan
+    thr = cut_threshold(energy, score, dep, given)
     if not np.isfinite(thr):
         note = (
             _low_note(dep, min_net)

@@ -4,19 +4,16 @@ write ``metrics.json``, the prediction table, figures, the exported network and 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import lightning as L
 from omegaconf import DictConfig
 
-from psdlab.report.calibration_record import ClassicalCalibration, load_calibration
+from psdlab.report.calibration_record import load_calibration
 from psdlab.run.artifacts import write_test_artifacts
 from psdlab.tasks import Task
 from psdlab.utils.io import write_json
 from psdlab.utils.summary import scalar_metrics
-
-log = logging.getLogger(__name__)
 
 
 def test_and_write(
@@ -44,7 +41,8 @@ def test_and_write(
         from psdlab.report import build_report, log_report_to_tensorboard
 
         min_counts = cfg.get("report_min_net_counts", 100)
-        calibration = _report_calibration(cfg.get("report_calibration"), ckpt_path)
+        path = cfg.get("report_calibration")
+        calibration = load_calibration(path, ckpt_path) if path else None
         report = build_report(
             table,
             datamodule,
@@ -56,20 +54,3 @@ def test_and_write(
         for logger in trainer.loggers:
             log_report_to_tensorboard(logger, report, step=trainer.current_epoch)
     return metrics
-
-
-def _report_calibration(path: str | None, ckpt_path: str | None) -> ClassicalCalibration | None:
-    """A calibration run's record for the report (``report_calibration=PATH``), with its
-    network cut values only when they belong to the checkpoint tested."""
-    if not path:
-        return None
-    record = load_calibration(path)
-    applied = record.for_checkpoint(ckpt_path)
-    if applied is not record:
-        log.warning(
-            "report_calibration: %s was recorded with another checkpoint (%s): the network's "
-            "cut is set on the test events, the classical constants and cuts are the record's",
-            path,
-            record.checkpoint or "none",
-        )
-    return applied

@@ -229,25 +229,15 @@ def predict(cfg: DictConfig) -> Path:
 
 
 def _calibration(cfg: DictConfig, ckpt_path: Path) -> ClassicalCalibration | None:
-    """The calibration run's record to apply (``calibration=PATH``: a calibration.json, or the
-    prediction directory holding one), or None to fit the constants on the scored files.
-    Its network cut values are dropped, with a warning, when they belong to another network."""
+    """The calibration run's record to apply (``calibration=PATH``), its network cuts only
+    for the checkpoint that recorded them, or None to fit the constants on the scored files."""
     path = cfg.get("calibration")
     if path is None:
         return None
-    record = load_calibration(path)
+    record = load_calibration(path, ckpt_path)
     if not cfg.get("classical", True):
         raise ConfigError("calibration: given, but classical=false computes nothing to calibrate")
-    applied = record.for_checkpoint(ckpt_path)
-    if applied is not record:
-        log.warning(
-            "calibration: %s was recorded with another checkpoint (%s): its network cuts are "
-            "not applied to %s, its classical constants and cuts are",
-            path,
-            record.checkpoint or "none",
-            ckpt_path,
-        )
-    return applied
+    return record
 
 
 def _attrs(ckpt_path: Path, files: list[Path], task: Task) -> dict[str, Any]:

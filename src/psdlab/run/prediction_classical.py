@@ -24,24 +24,18 @@ import numpy as np
 from psdlab.data.schema import DataSchema
 from psdlab.report.calibration_record import ClassicalCalibration
 from psdlab.report.classical import (
+    CLASSICAL_COLUMNS,
     ClassicalResult,
     RawParameters,
     calibrate_parameters,
     read_parameters,
 )
 from psdlab.report.constants import TauSetting
-from psdlab.report.psd import MIN_NET_COUNTS, PSD_TARGETS, cut_threshold
+from psdlab.report.psd import MIN_NET_COUNTS, PSD_TARGETS, cut_threshold, line_counts
 from psdlab.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 RAW_PREFIX = "raw_"  # the per-file tables' uncalibrated parameters (not in predictions.h5)
-CALIBRATED_COLUMNS = {  # predictions.h5 column -> ClassicalResult attribute
-    "trap_energy": "energy",
-    "aoe": "aoe",
-    "dcr": "dcr",
-    "lq": "lq",
-    "drift_time_ns": "drift_time_ns",
-}
 
 
 def raw_columns(
@@ -102,7 +96,7 @@ def calibrated_columns(
     for key in [k for k in table if k.startswith(RAW_PREFIX)]:
         del table[key]
     result = calibrate_parameters(raw, table["id"], table.get("energy"), calibration)
-    for column, attr in CALIBRATED_COLUMNS.items():
+    for column, attr in CLASSICAL_COLUMNS.items():
         table[column] = np.asarray(getattr(result, attr), dtype=float)
     record = result.calibration
     assert record is not None
@@ -127,12 +121,13 @@ def cut_values(
     """Target -> the network's and the classical parameter's cut keeping 90 % of the DEP,
     for the targets with a score column; a target whose DEP is too small is left out."""
     out: dict[str, dict[str, float]] = {}
+    dep = line_counts(energy, min_net_counts)["DEP"]
     for target in PSD_TARGETS:
         if f"score_{target}" not in table:
             continue
         cuts = {
-            "network": cut_threshold(energy, table[f"score_{target}"], min_net_counts),
-            "classical": cut_threshold(energy, result.score(target), min_net_counts),
+            "network": cut_threshold(energy, table[f"score_{target}"], dep),
+            "classical": cut_threshold(energy, result.score(target), dep),
         }
         cuts = {k: float(v) for k, v in cuts.items() if math.isfinite(v)}
         if cuts:
