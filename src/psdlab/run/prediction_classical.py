@@ -104,11 +104,14 @@ def calibrated_columns(
         energy = table["energy"] if "energy" in table else table["trap_energy"]
         record.thresholds = cut_values(table, result, energy, min_net_counts)
     for target, cuts in record.thresholds.items():
-        scores = {"": table.get(f"score_{target}"), "_classical": result.score(target)}
-        for suffix, score in scores.items():
-            cut = cuts.get("network" if not suffix else "classical")
+        columns = {
+            "network": (f"pass_{target}", table.get(f"score_{target}")),
+            "classical": (f"pass_{target}_classical", result.score(target)),
+        }
+        for who, (column, score) in columns.items():
+            cut = cuts.get(who)
             if score is not None and cut is not None and math.isfinite(cut):
-                table[f"pass_{target}{suffix}"] = np.asarray(score, float) > cut
+                table[column] = np.asarray(score, float) > cut
     return result, record
 
 
