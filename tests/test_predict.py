@@ -229,3 +229,33 @@ def test_a_bad_calibration_record_is_one_clear_line(trained_run, tiny_dataset, t
     with pytest.raises(ConfigError, match=r"calibration\.json field 'format': expected"):
         predict(cfg)
     assert not (tmp_path / "p" / "predictions.h5").exists()
+
+
+def test_a_record_without_classical_columns_or_with_old_parts_is_refused(
+    trained_run, tiny_dataset, tmp_path
+) -> None:
+    """calibration= with classical=false is a config conflict; a part scored by an older
+    psdlab (no raw classical columns) is named with the field it lacks, not silently joined."""
+    from psdlab.data.errors import DataError
+    from psdlab.utils.errors import ConfigError
+
+    ckpt = trained_run / "checkpoints" / "best.ckpt"
+    test_file = tiny_dataset["test"][0]
+    out = tmp_path / "p"
+    table = _read(predict(_compose_predict(out, f"ckpt_path={ckpt}", f"files={test_file}")))
+    conflict = _compose_predict(
+        tmp_path / "q",
+        f"ckpt_path={ckpt}",
+        f"files={test_file}",
+        f"calibration={out}",
+        "classical=false",
+    )
+    with pytest.raises(ConfigError, match="calibration: given, but classical=false"):
+        predict(conflict)
+    (part,) = (out / "parts").glob("*.h5")
+    with h5py.File(part, "a") as f:  # as an older psdlab wrote it: calibrated columns only
+        for name in [k for k in f if k.startswith("raw_")]:
+            del f[name]
+        f["trap_energy"] = table["trap_energy"]
+    with pytest.raises(DataError, match=rf"{part.name} has no field 'raw_trap_energy'"):
+        predict(_compose_predict(out, f"ckpt_path={ckpt}", f"files={test_file}"))

@@ -29,13 +29,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from psdlab.data.errors import DataError
 from psdlab.data.reader import inspect_file, resolve_files
 from psdlab.data.schema import DataSchema
 from psdlab.report.calibration_record import ClassicalCalibration, file_sha256, load_calibration
 from psdlab.run.artifacts import save_predictions_h5
 from psdlab.run.build import build_datamodule
 from psdlab.run.evaluate import load_run_config
-from psdlab.run.prediction_classical import calibrated_columns, raw_columns
+from psdlab.run.prediction_classical import RAW_PREFIX, calibrated_columns, raw_columns
 from psdlab.run.record import build_run_record, recorded_run, write_run_record
 from psdlab.tasks import Task, load_task
 from psdlab.utils.config import to_plain
@@ -142,9 +143,18 @@ def _part_calibration(path: Path) -> str:
 
 
 def _read_attrs(paths: list[Path]) -> list[dict[str, Any]]:
+    """The parts' attributes, checking that each scored part holds the raw classical
+    parameters that the calibration over all files needs (older parts do not)."""
     out = []
     for path in paths:
         with h5py.File(path, "r") as f:
+            column = RAW_PREFIX + "trap_energy"
+            if "id" in f and column not in f:
+                raise DataError(
+                    f"predict: {path} has no field '{column}' (a part scored by an older psdlab, "
+                    "before the classical columns were calibrated over all files): run again "
+                    "with overwrite=true"
+                )
             out.append(dict(f.attrs))
     return out
 

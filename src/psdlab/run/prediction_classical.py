@@ -32,7 +32,6 @@ from psdlab.report.classical import (
 )
 from psdlab.report.constants import TauSetting
 from psdlab.report.psd import MIN_NET_COUNTS, PSD_TARGETS, cut_threshold, line_counts
-from psdlab.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 RAW_PREFIX = "raw_"  # the per-file tables' uncalibrated parameters (not in predictions.h5)
@@ -88,11 +87,6 @@ def calibrated_columns(
     calibration used: ``calibration`` as given, or the constants and 90 %-DEP cuts fitted
     on this table."""
     raw = joined_raw(table, part_attrs)
-    if not raw.values:
-        raise ConfigError(
-            "predict: the scored parts hold no raw classical parameters (written by an older "
-            "psdlab); run again with overwrite=true"
-        )
     for key in [k for k in table if k.startswith(RAW_PREFIX)]:
         del table[key]
     result = calibrate_parameters(raw, table["id"], table.get("energy"), calibration)
