@@ -4,10 +4,12 @@ pre-trained (docs/results.md, "Self-supervised pre-training").
     python bench/label_efficiency.py SWEEP_DIR [SWEEP_DIR ...] [--out docs/figures/label_efficiency.png]
 
 Reads each trial's ``.hydra/overrides.yaml`` (``data.max_train_events``, ``pretrained``,
-``seed``) and ``metrics.json`` (``test/auroc``); prints mean, sample standard deviation and
-the per-seed values per (size, mode) as a Markdown table, then one line per size that sets
-the paired gain against the issue's yardstick (the seed-to-seed spread of each column), and
-draws the curve.
+``seed``) and ``metrics.json`` (``test/auroc``). A trial's mode is ``scratch`` or the name of
+the pre-training run its checkpoint comes from (``<run>/checkpoints/best.ckpt``), so several
+pre-trainings (masked reconstruction, with DSP targets) can be compared in one call. For each
+pre-training: mean, sample standard deviation and the per-seed values per size against
+scratch as a Markdown table, then one line per size that sets the paired gain against the
+issue's yardstick (the seed-to-seed spread of each column); one curve per mode.
 """
 
 from __future__ import annotations
@@ -22,34 +24,47 @@ import yaml
 
 
 def read_trials(sweep_dir: Path) -> dict[tuple[str, str], dict[int, float]]:
-    """(size, mode) -> {seed: test AUROC}; size "all" for null, mode scratch|pretrained."""
+    """(size, mode) -> {seed: test AUROC}; size "all" for null, mode scratch or the
+    pre-training run's name."""
     out: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for trial in sorted(p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file()):
         items = yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text())
         ov = dict(item.split("=", 1) for item in items)
         size = ov.get("data.max_train_events", "null")
         size = "all" if size in ("null", "None") else size
-        mode = "scratch" if ov.get("pretrained", "null") in ("null", "None") else "pretrained"
+        mode = pretraining_name(ov.get("pretrained", "null"))
         auroc = json.loads((trial / "metrics.json").read_text()).get("test/auroc")
         if auroc is not None:
             out[(size, mode)][int(ov.get("seed", 0))] = float(auroc)
     return out
 
 
+def pretraining_name(checkpoint: str) -> str:
+    """``scratch`` for no checkpoint, else the run directory holding ``checkpoints/``."""
+    if checkpoint in ("null", "None", ""):
+        return "scratch"
+    path = Path(checkpoint)
+    return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+
+
+def pretrained_modes(results: dict[tuple[str, str], dict[int, float]]) -> list[str]:
+    return sorted({m for _, m in results if m != "scratch"})
+
+
 def _size_key(size: str) -> float:
     return float("inf") if size == "all" else float(size)
 
 
-def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
-    """Mean ± sample std per mode, the paired gain (same seed = same labelled subset) and the
-    per-seed values in seed order."""
+def markdown_table(results: dict[tuple[str, str], dict[int, float]], mode: str) -> str:
+    """Mean ± sample std of scratch and of the pre-training ``mode``, the paired gain (same
+    seed = same labelled subset) and the per-seed values in seed order."""
     rows = [
         "| labelled events | scratch AUROC | pre-trained AUROC | gain (mean ± std of paired) "
         "| per seed: scratch / pre-trained |",
         "| ---: | --- | --- | --- | --- |",
     ]
-    for size in sorted({s for s, _ in results}, key=_size_key):
-        sc, pt = results.get((size, "scratch"), {}), results.get((size, "pretrained"), {})
+    for size in sorted({s for s, m in results if m in ("scratch", mode)}, key=_size_key):
+        sc, pt = results.get((size, "scratch"), {}), results.get((size, mode), {})
         cells = []
         for vals in (sc, pt):
             v = np.array([vals[k] for k in sorted(vals)])
@@ -69,13 +84,13 @@ def markdown_table(results: dict[tuple[str, str], dict[int, float]]) -> str:
     return "\n".join(rows)
 
 
-def gain_summary(results: dict[tuple[str, str], dict[int, float]]) -> list[str]:
+def gain_summary(results: dict[tuple[str, str], dict[int, float]], mode: str) -> list[str]:
     """Per size with both modes on two or more common seeds: how many seeds gain, the mean
     paired gain with its standard error, and whether it exceeds the seed-to-seed spread
     (sample standard deviation) of the scratch and of the pre-trained column."""
     lines = []
     for size in sorted({s for s, _ in results}, key=_size_key):
-        sc, pt = results.get((size, "scratch"), {}), results.get((size, "pretrained"), {})
+        sc, pt = results.get((size, "scratch"), {}), results.get((size, mode), {})
         both = sorted(set(sc) & set(pt))
         if len(both) < 2:
             continue
@@ -102,7 +117,8 @@ def plot(
 
     fig, axes = new_figure(size=(5.5, 4.0))
     ax = axes[0, 0]
-    for mode, color in (("scratch", "tab:blue"), ("pretrained", "tab:red")):
+    colors = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange")
+    for mode, color in zip(["scratch", *pretrained_modes(results)], colors, strict=False):
         sizes = sorted({s for s, m in results if m == mode}, key=_size_key)
         x = [n_all if s == "all" else int(s) for s in sizes]
         vals = [np.array(list(results[(s, mode)].values())) for s in sizes]
@@ -132,9 +148,12 @@ def main() -> None:
     for sweep_dir in args.sweep_dirs:
         for key, values in read_trials(sweep_dir).items():
             results[key].update(values)
-    print(markdown_table(results))
-    print()
-    print("\n".join(gain_summary(results)))
+    for mode in pretrained_modes(results):
+        print(f"## {mode}\n")
+        print(markdown_table(results, mode))
+        print()
+        print("\n".join(gain_summary(results, mode)))
+        print()
     if args.out:
         plot(results, args.out, args.n_all, args.ylabel)
 

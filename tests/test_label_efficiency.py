@@ -38,13 +38,19 @@ def test_summary_pairs_seeds_and_compares_the_gain_with_the_spread(
     for size in scratch:
         for seed, (base, gain) in enumerate(zip(scratch[size], gains[size]), start=1):
             _trial(tmp_path, f"s{size}_{seed}", str(size), "null", seed, base)
-            _trial(tmp_path, f"p{size}_{seed}", str(size), "pre.ckpt", seed, base + gain)
+            ckpt = "runs/mae/checkpoints/best.ckpt"
+            _trial(tmp_path, f"p{size}_{seed}", str(size), ckpt, seed, base + gain)
     _trial(tmp_path, "all_1", "null", "null", 1, 0.97)
+    # a second pre-training is its own mode, named after its run directory
+    _trial(tmp_path, "d1000_1", "1000", "runs/dsp/checkpoints/best.ckpt", 1, 0.99)
     results = label_efficiency.read_trials(tmp_path)
     assert results[("all", "scratch")] == {1: 0.97}
-    assert results[("1000", "pretrained")][3] == pytest.approx(0.98)
+    assert results[("1000", "mae")][3] == pytest.approx(0.98)
+    assert results[("1000", "dsp")] == {1: 0.99}
+    assert label_efficiency.pretrained_modes(results) == ["dsp", "mae"]
 
-    lines = label_efficiency.gain_summary(results)
+    assert label_efficiency.gain_summary(results, "dsp") == []  # one seed: no spread
+    lines = label_efficiency.gain_summary(results, "mae")
     assert len(lines) == 2  # "all" has no pre-trained seed to pair with
     # 1,000: 2 of 3 gain, +0.01 on average, but the columns spread by 0.02 and more
     assert lines[0].startswith("1000: 2 of 3 seeds gain; gain +0.0100")
@@ -52,8 +58,9 @@ def test_summary_pairs_seeds_and_compares_the_gain_with_the_spread(
     # 3,000: every seed gains 0.010-0.012, ten times the columns' spread of 0.001
     assert lines[1].startswith("3000: 3 of 3 seeds gain; gain +0.0110")
     assert "above the seed-to-seed spread" in lines[1] and "not above" not in lines[1]
-    table = label_efficiency.markdown_table(results)
+    table = label_efficiency.markdown_table(results, "mae")
     assert "| 3000 | 0.9510 ± 0.0010 | 0.9620 ± 0.0020 | +0.0110 ± 0.0010 |" in table
+    assert "0.9900" not in table  # the other pre-training's trial is not in this table
 
 
 def test_reconstruction_profile_bins_by_time() -> None:

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 
 from psdlab.data.cache import CachedArrays, load_or_build
 from psdlab.data.dataset import BatchDataset
+from psdlab.data.dsp_targets import TargetScaling, check_dsp_targets, dsp_target_values
 from psdlab.data.errors import DataError
 from psdlab.data.generate import generate_missing
 from psdlab.data.labels import label_rows, make_label_source
@@ -92,6 +93,7 @@ class WaveformDataModule(L.LightningDataModule):
         labels: Mapping[str, Any] | str | None = None,
         max_train_events: int | None = None,
         need_energy: bool | str | None = True,
+        dsp_targets: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self._set_labels(schema, targets, labels)
@@ -116,6 +118,8 @@ class WaveformDataModule(L.LightningDataModule):
         # train/test need labels (and energy) only when the task trains on them: a task
         # without targets and without an energy part (pre-training) reads unlabelled files
         self.need_labels = bool(self.targets) or bool(need_energy)
+        # classical parameters each batch carries for a DSP pre-training part (none: no DSP)
+        self.dsp_targets = check_dsp_targets(to_plain(dsp_targets) or [])
         self._sources: dict[str, Source] = {}
         self.label_summary: dict[str, dict[str, Any]] = {}
         self._positions: dict[str, np.ndarray] = {}
@@ -192,6 +196,9 @@ class WaveformDataModule(L.LightningDataModule):
         else:
             labels = file_labels(cache, rows, self.targets)
         src = make_source(cache, rows, labels, self.in_memory, weight)
+        if self.dsp_targets and role != "predict":
+            values = dsp_target_values(cache, self.dsp_targets, self.schema)[rows]
+            src.dsp = TargetScaling.fit(values).transform(values)
         self._sources[role] = src
         return src
 

@@ -32,12 +32,15 @@ class BatchDataset(Dataset):
         weight: np.ndarray | None = None,
         augment: Augment | None = None,
         detector: np.ndarray | None = None,
+        dsp: np.ndarray | None = None,
     ) -> None:
         self.waveform, self.rows, self.ids = waveform, rows, ids
         self.labels, self.energy, self.scaler = labels, energy, scaler
         self.weight, self.augment = weight, augment
         # the channel of each event: an energy part applies its per-channel gain with it
         self.detector = detector
+        # standardised DSP parameters of each event: the targets of a DSP pre-training part
+        self.dsp = dsp
 
     @classmethod
     def from_source(
@@ -65,6 +68,7 @@ class BatchDataset(Dataset):
             compact(src.weight),
             augment,
             detector,
+            compact(src.dsp),
         )
 
     def __len__(self) -> int:
@@ -88,4 +92,6 @@ class BatchDataset(Dataset):
             batch["weight"] = torch.from_numpy(self.weight[pos])
         if self.detector is not None:
             batch["detector"] = torch.from_numpy(self.detector[pos])
+        if self.dsp is not None:
+            batch["dsp_targets"] = torch.from_numpy(self.dsp[pos])
         return batch

@@ -36,6 +36,7 @@ class Source:
     labels: np.ndarray | None  # (n, K) float32 in targets order
     energy: np.ndarray | None
     weight: np.ndarray | None = None  # (n,) float32: 0 = scored but not labelled (lines)
+    dsp: np.ndarray | None = None  # (n, K) float32 standardised DSP targets (data.dsp_targets)
 
     def metadata_column(self, name: str, schema: DataSchema) -> np.ndarray:
         """Per-position values of a metadata field (``run_number``, ``detector``)."""

@@ -2,12 +2,14 @@
 
 from psdlab.tasks.parts.base import STAGES, TaskPart, reset_metric
 from psdlab.tasks.parts.classification import ClassificationPart
+from psdlab.tasks.parts.dsp_targets import DSPTargetPart
 from psdlab.tasks.parts.energy import EnergyPart
 from psdlab.tasks.parts.reconstruction import ReconstructionPart
 
 __all__ = [
     "STAGES",
     "ClassificationPart",
+    "DSPTargetPart",
     "EnergyPart",
     "ReconstructionPart",
     "TaskPart",
