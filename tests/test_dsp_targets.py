@@ -88,6 +88,21 @@ def test_unknown_or_mismatched_dsp_targets_are_one_clear_line(tmp_path: Path) ->
     part.setup_fit(_dm(tmp_path / "none.hdf5", tmp_path))  # the same list: fine
 
 
+def test_events_missing_from_their_file_are_one_line_naming_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that no longer holds its cached events (read_parameters finds none of them):
+    one line with the file and data.dsp_targets, and nothing stored."""
+    from psdlab.report import classical
+
+    path = write_file(tmp_path / "npml.hdf5", n=120, seed=5, labelled=False)
+    monkeypatch.setattr(classical, "read_parameters", lambda *a, **k: classical.RawParameters({}))
+    dm = _dm(path, tmp_path)
+    with pytest.raises(DataError, match=rf"{path}: .*data\.dsp_targets"):
+        dm.setup("fit")
+    assert not list((tmp_path / "c").glob("*.dsp-*.npy"))
+
+
 def test_loss_skips_parameters_that_could_not_be_measured() -> None:
     part = DSPTargetPart(4, targets=NAMES)
     target = torch.tensor([[1.0, float("nan")], [0.0, 2.0]])

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from filelock import FileLock
 from psdlab.data.cache import CachedArrays
 from psdlab.data.errors import DataError
 from psdlab.data.schema import DataSchema
+from psdlab.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,8 @@ def dsp_target_values(
         log.info("data.dsp_targets: computing %s for %d events of %s", names, len(cache.ids),
                  cache.files)
         values = _compute(cache, names, schema)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        with open(tmp, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, values)
-        os.replace(tmp, path)
     return values
 
 

@@ -39,8 +39,7 @@ class DSPTargetHead(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.mlp(h)
 
-    def infer(self, h: torch.Tensor) -> torch.Tensor:
-        return self.mlp(h)
+    infer = forward  # standardised units in training and in the exported model alike
 
 
 class DSPTargetPart(TaskPart):
